@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 
@@ -11,10 +12,31 @@ def main(argv: list[str]) -> int:
         print("usage: python -m betting {serve|edge|bench NAME|simulate}", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
+    if command == "serve":
+        return run_serve()
     if command == "bench":
         return run_bench(rest)
     print(f"unknown command: {command}", file=sys.stderr)
     return 2
+
+
+def run_serve() -> int:
+    import asyncio
+
+    from betting import app, config, logs
+
+    try:
+        settings = config.load()
+    except config.ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.server.log_level)
+    try:
+        asyncio.run(app.serve(settings))
+    except Exception:
+        logging.getLogger("betting").exception("a task failed; stopping")
+        return 1
+    return 0
 
 
 def run_bench(argv: list[str]) -> int:

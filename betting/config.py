@@ -1,0 +1,264 @@
+"""One frozen, typed settings object, read from config.toml and the environment.
+
+Every key can be overridden by `BETTING_<SECTION>__<KEY>` (for example
+`BETTING_SERVER__PORT=9000`). An unknown key, a wrong type or an out-of-range value stops
+start-up with a `ConfigError` that names the key and what was expected. Secrets are kept out of
+`repr`, so printing the settings never leaks a key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from betting.domain.errors import DomainError
+from betting.domain.model import FavourablePolicy
+from betting.domain.pricing import PricingParams
+from betting.domain.risk import RiskParams
+
+ENV_PREFIX = "BETTING_"
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _range(low: int, high: int) -> dict[str, Any]:
+    return {"range": (low, high)}
+
+
+SECRET: dict[str, Any] = {"secret": True}
+
+
+class EventLogKind(enum.StrEnum):
+    MEMORY = "memory"
+    KAFKA = "kafka"
+
+
+class LogLevel(enum.StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+class EdgeKind(enum.StrEnum):
+    LOCAL = "local"
+    ABLY = "ably"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = field(default=8080, metadata=_range(0, 65535))
+    log_level: LogLevel = LogLevel.INFO
+    shutdown_grace_ms: int = field(default=10_000, metadata=_range(0, 600_000))
+
+
+@dataclass(frozen=True)
+class PricingSettings:
+    margin_bp: int = field(default=500, metadata=_range(0, 5_000))
+    prior_pool_minor: int = field(default=10_000_000, metadata=_range(1, 10**15))
+    money_weight_bp: int = field(default=10_000, metadata=_range(0, 1_000_000))
+    liability_weight_bp: int = field(default=5_000, metadata=_range(0, 1_000_000))
+    liability_reference_minor: int = field(default=1_000_000, metadata=_range(1, 10**15))
+
+    def params(self, margin_bp: int | None = None) -> PricingParams:
+        values = dataclasses.asdict(self)
+        if margin_bp is not None:
+            values["margin_bp"] = margin_bp
+        return PricingParams(**values)
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    stake_min_minor: int = field(default=100, metadata=_range(1, 10**12))
+    stake_max_minor: int = field(default=10_000_000, metadata=_range(1, 10**12))
+    odds_tolerance_ticks: int = field(default=0, metadata=_range(0, 100))
+    favourable_policy: FavourablePolicy = FavourablePolicy.BEST_PRICE
+    late_window_ms: int = field(default=5_000, metadata=_range(0, 3_600_000))
+    runner_liability_max_minor: int = field(default=500_000_000, metadata=_range(0, 10**15))
+    race_liability_max_minor: int = field(default=1_000_000_000, metadata=_range(0, 10**15))
+    version_history_max: int = field(default=100_000, metadata=_range(1, 10_000_000))
+
+    def params(self) -> RiskParams:
+        return RiskParams(**dataclasses.asdict(self))
+
+
+@dataclass(frozen=True)
+class EventLogSettings:
+    kind: EventLogKind = EventLogKind.MEMORY
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"  # SASL_SSL for Confluent Cloud
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = field(default="", repr=False, metadata=SECRET)
+    sasl_password: str = field(default="", repr=False, metadata=SECRET)
+    client_id: str = "betting"
+    group_id: str = "betting-engine"
+    transactional_id_prefix: str = "betting-engine"
+    partitions: int = field(default=6, metadata=_range(1, 10_000))
+    replication_factor: int = field(default=1, metadata=_range(1, 10))
+    request_timeout_ms: int = field(default=10_000, metadata=_range(100, 600_000))
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    bets: str = "bets"
+    races: str = "races"
+    odds: str = "odds"
+    bet_results: str = "bet-results"
+    book_changelog: str = "book-changelog"
+    dead_letters: str = "dead-letters"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    odds_interval_ms: int = field(default=50, metadata=_range(0, 60_000))
+    batch_max: int = field(default=2_000, metadata=_range(1, 1_000_000))
+    batch_wait_ms: int = field(default=5, metadata=_range(0, 10_000))
+    queue_max: int = field(default=10_000, metadata=_range(1, 10_000_000))
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    pricing: PricingSettings = field(default_factory=PricingSettings)
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    event_log: EventLogSettings = field(default_factory=EventLogSettings)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+
+
+def load(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read `path` (default: config.toml beside the package, if present) and the environment."""
+    data = _read_toml(Path(path) if path is not None else _default_path())
+    _overlay_environment(data, os.environ if environ is None else environ)
+    settings: Settings = _build(Settings, data, "")
+    _check_cross_field(settings)
+    return settings
+
+
+def _default_path() -> Path:
+    return Path(os.environ.get("BETTING_CONFIG", Path(__file__).parent.parent / "config.toml"))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from error
+
+
+def _overlay_environment(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name == "BETTING_CONFIG":
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        data.setdefault(section, {})
+        if not isinstance(data[section], dict):
+            raise ConfigError(f"{section}: expected a table")
+        data[section][key] = _EnvText(value)
+
+
+class _EnvText(str):
+    """A value from the environment: text that may be read as a number or a boolean."""
+
+
+def _build(cls: type[Any], data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(fields)})")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        kind = hints[name]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            values[name] = _build(kind, value, f"{prefix}{name}.")
+        else:
+            values[name] = _convert(f"{prefix}{name}", kind, value, fields[name].metadata)
+    return cls(**values)
+
+
+def _convert(key: str, kind: Any, value: Any, metadata: Mapping[str, Any]) -> Any:
+    if isinstance(kind, types.UnionType):
+        kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        choices = [member.value for member in kind]
+        if value not in choices:
+            raise ConfigError(f"{key}: expected one of {choices}, got {value!r}")
+        return kind(value)
+    if kind is bool:
+        return _to_bool(key, value)
+    if kind is int:
+        number = _to_int(key, value)
+        low, high = metadata.get("range", (None, None))
+        if low is not None and not low <= number <= high:
+            raise ConfigError(f"{key}: expected an integer in [{low}, {high}], got {number}")
+        return number
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {type(value).__name__}")
+        return str(value)
+    raise ConfigError(f"{key}: unsupported setting type {kind!r}")
+
+
+def _to_int(key: str, value: Any) -> int:
+    if isinstance(value, _EnvText):
+        try:
+            return int(value.strip().replace("_", ""))
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+    if type(value) is not int:
+        raise ConfigError(f"{key}: expected an integer, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _to_bool(key: str, value: Any) -> bool:
+    if isinstance(value, _EnvText) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+        return value.lower() in ("true", "1", "yes")
+    if type(value) is not bool:
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _check_cross_field(settings: Settings) -> None:
+    try:
+        settings.pricing.params()
+        settings.risk.params()
+    except DomainError as error:
+        raise ConfigError(f"pricing/risk: {error}") from error
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret replaced, for logs and diagnostics."""
+    redacted_settings: dict[str, Any] = _redact(settings)
+    return redacted_settings
+
+
+def _redact(value: Any) -> Any:
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    result: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        item = getattr(value, f.name)
+        result[f.name] = "***" if f.metadata.get("secret") and item else _redact(item)
+    return result

@@ -1,0 +1,394 @@
+"""One race's order book: its state, the money on each runner, and its prices.
+
+`apply(event)` is the only way a book changes, so the same events always give the same book.
+Prices are updated incrementally: a bet touches its runner's money and the pool, never the
+list of past bets. A refused command raises a `DomainError` before any state is touched.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import orjson
+
+from betting.domain import pricing, risk
+from betting.domain.errors import IllegalTransition, InvalidValue
+from betting.domain.events import (
+    BookEvent,
+    CloseRace,
+    CreateRace,
+    OpenRace,
+    RaceCommand,
+    ResultRace,
+    ResumeRace,
+    SettleRace,
+    SuspendRace,
+    UpdateStrengths,
+    VoidRace,
+    WithdrawRunner,
+)
+from betting.domain.model import (
+    Bet,
+    OddsSnapshot,
+    Outcome,
+    RaceState,
+    RejectReason,
+    RunnerPrice,
+)
+from betting.domain.money import Odds, payout_minor
+from betting.domain.serial import (
+    outcome_from_list,
+    outcome_to_list,
+    race_from_dict,
+    race_to_dict,
+)
+
+S = RaceState
+_BEFORE_OFF = frozenset({S.SCHEDULED, S.OPEN, S.SUSPENDED})
+_TRANSITIONS: dict[type, tuple[frozenset[RaceState], RaceState | None]] = {
+    OpenRace: (frozenset({S.SCHEDULED}), S.OPEN),
+    SuspendRace: (frozenset({S.OPEN}), S.SUSPENDED),
+    ResumeRace: (frozenset({S.SUSPENDED}), S.OPEN),
+    CloseRace: (frozenset({S.OPEN, S.SUSPENDED}), S.CLOSED),
+    ResultRace: (frozenset({S.CLOSED}), S.RESULTED),
+    SettleRace: (frozenset({S.RESULTED}), S.SETTLED),
+    VoidRace: (frozenset(set(S) - {S.SETTLED, S.VOID}), S.VOID),
+    WithdrawRunner: (_BEFORE_OFF, None),
+    UpdateStrengths: (_BEFORE_OFF, None),
+}
+DEFAULT_STRENGTH = 100
+SNAPSHOT_SCHEMA = 1
+
+
+class Book:
+    def __init__(self, race: CreateRace) -> None:
+        _check_race(race)
+        self.race = race
+        self.state = RaceState.SCHEDULED
+        self.version = 1
+        self.placings: tuple[str, ...] = ()
+        self.void_reason = ""
+        self.runner_index = {runner.runner_id: i for i, runner in enumerate(race.runners)}
+        self.strengths = [runner.rating or DEFAULT_STRENGTH for runner in race.runners]
+        self.active = [True] * len(race.runners)
+        self.stakes_minor = [0] * len(race.runners)
+        self.payouts_minor = [0] * len(race.runners)
+        self.pool_minor = 0  # stakes on runners still running: what the house holds
+        self.outcomes: dict[str, Outcome] = {}
+        # When each recent version was replaced, for LATE; bounded by count and by time.
+        self.superseded_at_ms: dict[int, int] = {}
+        self._superseded_order: deque[int] = deque()
+        self.latest_ms = race.at_ms
+        self._strength_total_cached = 0
+        self._fair: list[int] = []
+        self._live_payouts: list[int] = []
+        self._exposed: set[int] = set()  # runners whose payout exceeds the pool
+        self._adjusted: list[int] = []
+        self._adjusted_total = 0
+        self._reprice_all()
+
+    # -- applying events ------------------------------------------------------------------
+
+    def apply(self, event: BookEvent) -> Outcome | None:
+        if isinstance(event, Bet):
+            return self.place(event)
+        self.command(event)
+        return None
+
+    def command(self, command: RaceCommand) -> None:
+        if command.race_id != self.race.race_id:
+            raise InvalidValue(f"command for race {command.race_id} sent to {self.race.race_id}")
+        allowed_from, to_state = _TRANSITIONS[type(command)]
+        if self.state not in allowed_from:
+            raise IllegalTransition(self.race.race_id, self.state, _command_name(command))
+        if isinstance(command, ResultRace):
+            self._check_placings(command.placings)
+            self.placings = command.placings
+        elif isinstance(command, VoidRace):
+            self.void_reason = command.reason
+        elif isinstance(command, WithdrawRunner):
+            self._withdraw(command.runner_id)
+        elif isinstance(command, UpdateStrengths):
+            self._update_strengths(command.strengths)
+        if to_state is not None:
+            self.state = to_state
+        self._advance_version(command.at_ms)
+
+    def place(self, bet: Bet) -> Outcome:
+        first = self.outcomes.get(bet.bet_id)
+        if first is not None:
+            return first
+        index = self.runner_index.get(bet.runner_id, -1)
+        decision = self._decide(bet, index)
+        if isinstance(decision, risk.Refusal):
+            current = self.price_of(index) if decision.reason is RejectReason.ODDS_CHANGED else None
+            outcome = self._outcome(bet, False, current, decision.reason, decision.detail)
+        else:
+            outcome = self._outcome(bet, True, decision, None, "")
+            self._accept(bet, index, decision)
+        self.outcomes[bet.bet_id] = outcome
+        return outcome
+
+    # -- reading --------------------------------------------------------------------------
+
+    def price_of(self, index: int) -> Odds:
+        if not self.active[index]:
+            raise InvalidValue(f"runner {self.race.runners[index].runner_id!r} is withdrawn")
+        return pricing.price(self.race.pricing, self._adjusted[index], self._adjusted_total)
+
+    def prices(self) -> tuple[RunnerPrice, ...]:
+        return tuple(
+            RunnerPrice(runner.runner_id, self.price_of(i) if self.active[i] else None)
+            for i, runner in enumerate(self.race.runners)
+        )
+
+    def odds_snapshot(self, at_ms: int) -> OddsSnapshot:
+        return OddsSnapshot(self.race.race_id, self.version, self.state, self.prices(), at_ms)
+
+    def liability_minor(self, index: int) -> int:
+        """What the house loses, net of the pool it holds, if this runner wins."""
+        return self.payouts_minor[index] - self.pool_minor
+
+    def race_liability_minor(self) -> int:
+        return max(
+            (self.liability_minor(i) for i, active in enumerate(self.active) if active),
+            default=0,
+        )
+
+    def weights(self) -> tuple[list[int], int]:
+        """Adjusted weights and their total, for checks of the unrounded book."""
+        return list(self._adjusted), self._adjusted_total
+
+    def weights_from_scratch(self) -> tuple[list[int], int]:
+        """The same weights recomputed from the book's facts: the incremental path must agree."""
+        weights = pricing.adjusted_weights(
+            self.race.pricing,
+            [self._fair_weight(i) for i in range(len(self.race.runners))],
+            self._live_payouts,
+            self.pool_minor,
+        )
+        return weights, sum(weights)
+
+    # -- snapshot and restore -------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """Every fact of the book; derived weights are recomputed on restore."""
+        return orjson.dumps(
+            {
+                "schema": SNAPSHOT_SCHEMA,
+                "race": race_to_dict(self.race),
+                "state": str(self.state),
+                "version": self.version,
+                "placings": list(self.placings),
+                "void_reason": self.void_reason,
+                "strengths": self.strengths,
+                "active": self.active,
+                "stakes_minor": self.stakes_minor,
+                "payouts_minor": self.payouts_minor,
+                "pool_minor": self.pool_minor,
+                "latest_ms": self.latest_ms,
+                "superseded": [[v, self.superseded_at_ms[v]] for v in self._superseded_order],
+                "outcomes": [outcome_to_list(outcome) for outcome in self.outcomes.values()],
+            }
+        )
+
+    @classmethod
+    def restore(cls, data: bytes) -> Book:
+        try:
+            fields = orjson.loads(data)
+            if fields.get("schema") != SNAPSHOT_SCHEMA:
+                raise InvalidValue(f"snapshot schema {fields.get('schema')!r} is not supported")
+            book = cls(race_from_dict(fields["race"]))
+            book.state = RaceState(fields["state"])
+            book.version = fields["version"]
+            book.placings = tuple(fields["placings"])
+            book.void_reason = fields["void_reason"]
+            book.strengths = list(fields["strengths"])
+            book.active = list(fields["active"])
+            book.stakes_minor = list(fields["stakes_minor"])
+            book.payouts_minor = list(fields["payouts_minor"])
+            book.pool_minor = fields["pool_minor"]
+            book.latest_ms = fields["latest_ms"]
+            book.superseded_at_ms = {v: at for v, at in fields["superseded"]}
+            book._superseded_order = deque(v for v, _ in fields["superseded"])
+            book.outcomes = {row[0]: outcome_from_list(row) for row in fields["outcomes"]}
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+            raise InvalidValue(f"snapshot does not decode: {error}") from error
+        book._reprice_all()
+        return book
+
+    # -- deciding a bet -------------------------------------------------------------------
+
+    def _decide(self, bet: Bet, index: int) -> Odds | risk.Refusal:
+        params = self.race.risk
+        if bet.race_id != self.race.race_id:
+            return risk.Refusal(RejectReason.INVALID, "bet is for another race")
+        if self.state is not RaceState.OPEN:
+            return risk.Refusal(RejectReason.RACE_NOT_OPEN, f"race is {self.state}")
+        if index < 0 or not self.active[index]:
+            return risk.Refusal(RejectReason.UNKNOWN_RUNNER, f"no runner {bet.runner_id!r}")
+        refusal = risk.check_stake(params, bet.stake_minor) or risk.check_freshness(
+            params,
+            bet.odds_version,
+            self.version,
+            self.superseded_at_ms.get(bet.odds_version),
+            bet.received_at_ms,
+        )
+        if refusal is not None:
+            return refusal
+        granted = risk.granted_odds(params, bet.odds_seen, self.price_of(index))
+        if isinstance(granted, risk.Refusal):
+            return granted
+        runner_after, race_after = self._liability_after(index, bet.stake_minor, granted)
+        return risk.check_liability(params, runner_after, race_after) or granted
+
+    def _liability_after(self, index: int, stake_minor: int, odds: Odds) -> tuple[int, int]:
+        pool_after = self.pool_minor + stake_minor
+        runner_after = self.payouts_minor[index] + payout_minor(stake_minor, odds) - pool_after
+        # Only the backed runner's liability grows; every other one shrinks by the stake, so
+        # the largest payout before the bet bounds them all.
+        others_after = max(self._live_payouts) - pool_after
+        return runner_after, max(runner_after, others_after)
+
+    def _accept(self, bet: Bet, index: int, odds: Odds) -> None:
+        payout = payout_minor(bet.stake_minor, odds)
+        self.stakes_minor[index] += bet.stake_minor
+        self.payouts_minor[index] += payout
+        self._live_payouts[index] += payout
+        self.pool_minor += bet.stake_minor
+        self._fair[index] = self._fair_weight(index)
+        # The pool grew, so only runners the house is exposed on see their weight change.
+        for exposed in (index, *self._exposed):
+            self._reprice_runner(exposed)
+        self._advance_version(bet.received_at_ms)
+
+    def _outcome(
+        self,
+        bet: Bet,
+        accepted: bool,
+        odds: Odds | None,
+        reason: RejectReason | None,
+        detail: str,
+    ) -> Outcome:
+        return Outcome(
+            bet.bet_id,
+            bet.user_id,
+            bet.race_id,
+            bet.runner_id,
+            bet.stake_minor,
+            accepted,
+            odds,
+            reason,
+            detail,
+            self.version,
+            bet.received_at_ms,
+        )
+
+    # -- race commands --------------------------------------------------------------------
+
+    def _check_placings(self, placings: tuple[str, ...]) -> None:
+        if not placings:
+            raise InvalidValue("a result needs at least a winner")
+        if len(set(placings)) != len(placings):
+            raise InvalidValue("a runner is placed twice")
+        for runner_id in placings:
+            index = self.runner_index.get(runner_id, -1)
+            if index < 0 or not self.active[index]:
+                raise InvalidValue(f"runner {runner_id!r} cannot be placed")
+
+    def _withdraw(self, runner_id: str) -> None:
+        index = self.runner_index.get(runner_id, -1)
+        if index < 0 or not self.active[index]:
+            raise InvalidValue(f"runner {runner_id!r} is not running")
+        if sum(self.active) == 1:
+            raise InvalidValue("the last runner cannot be withdrawn")
+        self.active[index] = False
+        self.pool_minor -= self.stakes_minor[index]  # those stakes will be returned
+        self._reprice_all()
+
+    def _update_strengths(self, strengths: tuple[tuple[str, int], ...]) -> None:
+        new = list(self.strengths)
+        for runner_id, strength in strengths:
+            index = self.runner_index.get(runner_id, -1)
+            if index < 0:
+                raise InvalidValue(f"no runner {runner_id!r}")
+            if type(strength) is not int or not 1 <= strength <= 10**9:
+                raise InvalidValue(f"strength of {runner_id!r} must be in [1, 10^9]")
+            new[index] = strength
+        self.strengths = new
+        self._reprice_all()
+
+    # -- pricing state --------------------------------------------------------------------
+
+    def _strength_total(self) -> int:
+        return sum(s for s, active in zip(self.strengths, self.active, strict=True) if active)
+
+    def _fair_weight(self, index: int) -> int:
+        if not self.active[index]:
+            return 0
+        return pricing.fair_weight(
+            self.race.pricing,
+            self.strengths[index],
+            self._strength_total_cached,
+            self.stakes_minor[index],
+        )
+
+    def _reprice_all(self) -> None:
+        self._strength_total_cached = self._strength_total()
+        self._fair = [self._fair_weight(i) for i in range(len(self.race.runners))]
+        # Withdrawn runners' payouts are void: they count as zero toward liability.
+        self._live_payouts = [
+            payout if active else 0
+            for payout, active in zip(self.payouts_minor, self.active, strict=True)
+        ]
+        self._reprice_liabilities()
+
+    def _reprice_liabilities(self) -> None:
+        pool = self.pool_minor
+        self._adjusted = pricing.adjusted_weights(
+            self.race.pricing, self._fair, self._live_payouts, pool
+        )
+        self._adjusted_total = sum(self._adjusted)
+        self._exposed = {i for i, payout in enumerate(self._live_payouts) if payout > pool}
+
+    def _reprice_runner(self, index: int) -> None:
+        exposure = self._live_payouts[index] - self.pool_minor
+        weight = pricing.adjusted_weight(self.race.pricing, self._fair[index], exposure)
+        self._adjusted_total += weight - self._adjusted[index]
+        self._adjusted[index] = weight
+        if exposure > 0:
+            self._exposed.add(index)
+        else:
+            self._exposed.discard(index)
+
+    def _advance_version(self, at_ms: int) -> None:
+        self.superseded_at_ms[self.version] = at_ms
+        self._superseded_order.append(self.version)
+        self.version += 1
+        self.latest_ms = max(self.latest_ms, at_ms)
+        self._forget_old_versions()
+
+    def _forget_old_versions(self) -> None:
+        params = self.race.risk
+        horizon_ms = self.latest_ms - params.late_window_ms
+        order = self._superseded_order
+        while order and (
+            len(order) > params.version_history_max or self.superseded_at_ms[order[0]] < horizon_ms
+        ):
+            del self.superseded_at_ms[order.popleft()]
+
+
+def _command_name(command: RaceCommand) -> str:
+    name = type(command).__name__
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+
+
+def _check_race(race: CreateRace) -> None:
+    if not race.runners:
+        raise InvalidValue("a race needs at least one runner")
+    ids = [runner.runner_id for runner in race.runners]
+    if len(set(ids)) != len(ids):
+        raise InvalidValue("runner ids must be unique")
+    for runner in race.runners:
+        if runner.rating is not None and not 1 <= runner.rating <= 10**9:
+            raise InvalidValue(f"rating of {runner.runner_id!r} must be in [1, 10^9]")
