@@ -8,6 +8,7 @@ list of past bets. A refused command raises a `DomainError` before any state is 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 import orjson
 
@@ -65,7 +66,8 @@ class Book:
         _check_race(race)
         self.race = race
         self.state = RaceState.SCHEDULED
-        self.version = 1
+        self.version = 0  # of the latest published odds snapshot; 0 before the first
+        self.dirty = True  # prices or state changed since that snapshot
         self.placings: tuple[str, ...] = ()
         self.void_reason = ""
         self.runner_index = {runner.runner_id: i for i, runner in enumerate(race.runners)}
@@ -112,7 +114,7 @@ class Book:
             self._update_strengths(command.strengths)
         if to_state is not None:
             self.state = to_state
-        self._advance_version(command.at_ms)
+        self.dirty = True
 
     def place(self, bet: Bet) -> Outcome:
         first = self.outcomes.get(bet.bet_id)
@@ -141,6 +143,21 @@ class Book:
             RunnerPrice(runner.runner_id, self.price_of(i) if self.active[i] else None)
             for i, runner in enumerate(self.race.runners)
         )
+
+    def publish_odds(self, at_ms: int) -> OddsSnapshot | None:
+        """The next odds version, if anything changed since the last one.
+
+        Versions count published snapshots, not bets: a bettor names the version they saw, and
+        LATE measures how long ago a newer one replaced it. Under load the caller conflates,
+        publishing at most one version per race per interval.
+        """
+        if not self.dirty:
+            return None
+        if self.version:
+            self._supersede(self.version, at_ms)
+        self.version += 1
+        self.dirty = False
+        return self.odds_snapshot(at_ms)
 
     def odds_snapshot(self, at_ms: int) -> OddsSnapshot:
         return OddsSnapshot(self.race.race_id, self.version, self.state, self.prices(), at_ms)
@@ -171,14 +188,19 @@ class Book:
 
     # -- snapshot and restore -------------------------------------------------------------
 
-    def snapshot(self) -> bytes:
-        """Every fact of the book; derived weights are recomputed on restore."""
+    def snapshot(self, with_outcomes: bool = True) -> bytes:
+        """Every fact of the book; derived weights are recomputed on restore.
+
+        Without outcomes it is the book's small header, which a changelog writes after each
+        batch while it writes each outcome once, under its own key.
+        """
         return orjson.dumps(
             {
                 "schema": SNAPSHOT_SCHEMA,
                 "race": race_to_dict(self.race),
                 "state": str(self.state),
                 "version": self.version,
+                "dirty": self.dirty,
                 "placings": list(self.placings),
                 "void_reason": self.void_reason,
                 "strengths": self.strengths,
@@ -188,12 +210,14 @@ class Book:
                 "pool_minor": self.pool_minor,
                 "latest_ms": self.latest_ms,
                 "superseded": [[v, self.superseded_at_ms[v]] for v in self._superseded_order],
-                "outcomes": [outcome_to_list(outcome) for outcome in self.outcomes.values()],
+                "outcomes": [outcome_to_list(outcome) for outcome in self.outcomes.values()]
+                if with_outcomes
+                else [],
             }
         )
 
     @classmethod
-    def restore(cls, data: bytes) -> Book:
+    def restore(cls, data: bytes, outcomes: Iterable[Outcome] = ()) -> Book:
         try:
             fields = orjson.loads(data)
             if fields.get("schema") != SNAPSHOT_SCHEMA:
@@ -201,6 +225,7 @@ class Book:
             book = cls(race_from_dict(fields["race"]))
             book.state = RaceState(fields["state"])
             book.version = fields["version"]
+            book.dirty = fields["dirty"]
             book.placings = tuple(fields["placings"])
             book.void_reason = fields["void_reason"]
             book.strengths = list(fields["strengths"])
@@ -212,6 +237,7 @@ class Book:
             book.superseded_at_ms = {v: at for v, at in fields["superseded"]}
             book._superseded_order = deque(v for v, _ in fields["superseded"])
             book.outcomes = {row[0]: outcome_from_list(row) for row in fields["outcomes"]}
+            book.outcomes.update((outcome.bet_id, outcome) for outcome in outcomes)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise InvalidValue(f"snapshot does not decode: {error}") from error
         book._reprice_all()
@@ -260,7 +286,7 @@ class Book:
         # The pool grew, so only runners the house is exposed on see their weight change.
         for exposed in (index, *self._exposed):
             self._reprice_runner(exposed)
-        self._advance_version(bet.received_at_ms)
+        self.dirty = True
 
     def _outcome(
         self,
@@ -361,10 +387,9 @@ class Book:
         else:
             self._exposed.discard(index)
 
-    def _advance_version(self, at_ms: int) -> None:
-        self.superseded_at_ms[self.version] = at_ms
-        self._superseded_order.append(self.version)
-        self.version += 1
+    def _supersede(self, version: int, at_ms: int) -> None:
+        self.superseded_at_ms[version] = at_ms
+        self._superseded_order.append(version)
         self.latest_ms = max(self.latest_ms, at_ms)
         self._forget_old_versions()
 

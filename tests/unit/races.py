@@ -33,6 +33,7 @@ def race(
 def open_book(**kwargs: object) -> Book:
     book = Book(race(**kwargs))  # type: ignore[arg-type]
     book.apply(OpenRace(RACE_ID, at_ms=1_000))
+    book.publish_odds(at_ms=1_000)
     return book
 
 

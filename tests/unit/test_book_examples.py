@@ -105,11 +105,21 @@ def test_favourable_move_follows_policy(policy: FavourablePolicy, expect_current
 def test_late_after_the_window() -> None:
     book = open_book(risk=RiskParams(late_window_ms=1_000))
     stale = bet_at_current_price(book, "stale", runner=3, at_ms=2_000)
-    book.place(bet_at_current_price(book, "other", runner=5, at_ms=1_500))  # supersedes
+    book.place(bet_at_current_price(book, "other", runner=5, at_ms=1_500))
+    book.publish_odds(at_ms=1_500)  # supersedes the version `stale` names
     within = type(stale)(**{**_fields(stale), "bet_id": "within", "received_at_ms": 2_500})
     beyond = type(stale)(**{**_fields(stale), "bet_id": "beyond", "received_at_ms": 2_501})
     assert book.place(beyond).reason is RejectReason.LATE
     assert book.place(within).reason is not RejectReason.LATE
+
+
+def test_versions_count_published_snapshots_only_when_something_changed() -> None:
+    book = open_book()
+    assert book.version == 1 and book.publish_odds(at_ms=1_100) is None
+    book.place(bet_at_current_price(book, "b1"))
+    snapshot = book.publish_odds(at_ms=1_200)
+    assert snapshot is not None and snapshot.version == 2
+    assert book.superseded_at_ms[1] == 1_200
 
 
 def test_version_from_the_future_is_invalid() -> None:
@@ -123,7 +133,7 @@ def test_liability_limit() -> None:
     book = open_book(risk=RiskParams(runner_liability_max_minor=50_000))
     outcome = book.place(bet_at_current_price(book, "big", stake_minor=100_000))
     assert outcome.reason is RejectReason.LIABILITY_LIMIT
-    assert book.pool_minor == 0 and book.version == 2
+    assert book.pool_minor == 0 and not book.dirty
 
 
 def test_race_liability_limit() -> None:

@@ -142,6 +142,15 @@ class RaceMachine(RuleBasedStateMachine):
             self.accepted[bet.bet_id] = bet
         assert self.book.place(bet) is outcome  # idempotent at once
 
+    @rule(after_ms=st.integers(0, 600))
+    def publish(self, after_ms: int) -> None:
+        self.clock_ms += after_ms
+        was_dirty, version = self.book.dirty, self.book.version
+        snapshot = self.book.publish_odds(self.clock_ms)
+        assert (snapshot is not None) == was_dirty
+        if snapshot is not None:
+            assert snapshot.version == version + 1 and snapshot.prices == self.book.prices()
+
     @rule()
     def replay_bet(self) -> None:
         if not self.accepted:

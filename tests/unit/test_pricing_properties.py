@@ -40,6 +40,7 @@ def book_with(
 ) -> Book:
     book = Book(race(ratings=rating_list, pricing=pricing_params, risk=risk))
     book.apply(OpenRace(RACE_ID, 1))
+    book.publish_odds(1)
     return book
 
 
@@ -133,12 +134,18 @@ def test_replay_is_exact_and_snapshots_round_trip(
     for n, (runner, stake) in enumerate(bet_list):
         place(first, f"b{n}", runner, stake, at_ms=n)
         outcomes.append(first.outcomes[f"b{n}"])
+        if n % 3 == 0:
+            first.publish_odds(n)
     for n, (runner, stake) in enumerate(bet_list):
         place(second, f"b{n}", runner, stake, at_ms=n)
+        if n % 3 == 0:
+            second.publish_odds(n)
     assert first.snapshot() == second.snapshot()
     assert list(second.outcomes.values()) == outcomes
     restored = Book.restore(first.snapshot())
     assert restored.snapshot() == first.snapshot()
+    from_header = Book.restore(first.snapshot(with_outcomes=False), first.outcomes.values())
+    assert from_header.snapshot() == first.snapshot()
     assert restored.prices() == first.prices()
     place(first, "after", 0, 1_000)
     place(restored, "after", 0, 1_000)
