@@ -9,10 +9,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from betting.api.http import build_app, http_server
 from betting.config import Settings
 from betting.health import Readiness
+from betting.log import build_event_log, topic_specs
+from betting.log.port import EventLog, LogUnavailable
+from betting.tasks.engine import Engine
 
 log = logging.getLogger("betting.app")
 
@@ -22,8 +27,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     _stop_on_signals(stop)
     readiness = Readiness()
     server = http_server(build_app(readiness), settings.server.host, settings.server.port)
+    event_log = build_event_log(settings)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(server.serve(), name="http")
+        await _open_log(event_log, settings, readiness, stop)
+        engine = Engine(event_log, settings, readiness, instance_id=settings.kafka.instance_id)
+        work = [tasks.create_task(_named("engine", engine.run()), name="engine")]
         await _wait_started(server)
         log.info(
             "serving",
@@ -31,7 +40,40 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         await stop.wait()
         log.info("stopping")
+        for task in work:
+            task.cancel()
+        await asyncio.gather(*work, return_exceptions=True)
+        await event_log.stop()
         server.should_exit = True
+
+
+async def _open_log(
+    event_log: EventLog, settings: Settings, readiness: Readiness, stop: asyncio.Event
+) -> None:
+    """Connect and create the topics, retrying with backoff while the log is away."""
+    delay_s = 0.1
+    while not stop.is_set():
+        try:
+            await event_log.start()
+            await event_log.ensure_topics(topic_specs(settings))
+            readiness.ready("event log")
+            return
+        except LogUnavailable as error:
+            readiness.not_ready("event log", str(error))
+            log.warning("event log unavailable", extra={"fields": {"error": str(error)}})
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 5.0)
+
+
+async def _named(name: str, work: Coroutine[Any, Any, None]) -> None:
+    """Run a task; if it dies, say which, so the process stops with a clear line."""
+    try:
+        await work
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("task failed", extra={"fields": {"task": name}})
+        raise
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

@@ -108,6 +108,9 @@ class KafkaSettings:
     client_id: str = "betting"
     group_id: str = "betting-engine"
     transactional_id_prefix: str = "betting-engine"
+    # Stable per instance (a pod ordinal, say) so a restart fences its own predecessor;
+    # empty: a fresh random id per start, which never fences a live sibling.
+    instance_id: str = ""
     partitions: int = field(default=6, metadata=_range(1, 10_000))
     replication_factor: int = field(default=1, metadata=_range(1, 10))
     request_timeout_ms: int = field(default=10_000, metadata=_range(100, 600_000))

@@ -1,0 +1,306 @@
+"""The event log on Apache Kafka (or Confluent Cloud), through aiokafka.
+
+- `send` goes through one idempotent producer (acks=all): a returned call is durable.
+- The engine's `Processor` pairs a read_committed group consumer with a transactional
+  producer: outputs and consumed offsets commit in one transaction
+  (`send_offsets_to_transaction`), so each input has exactly one effect. Partitions are
+  assigned with the range assignor, so partition N of `bets` and of `races` land together.
+- A fenced producer (another instance took our transactional id) is fatal: it is raised as is
+  and stops the process. Anything else a broker outage can raise becomes `LogUnavailable`,
+  which the caller answers by rewinding and retrying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
+
+from betting.config import KafkaSettings
+from betting.log.port import (
+    GroupConsumer,
+    LogUnavailable,
+    Outgoing,
+    PartitionListener,
+    Processor,
+    Producer,
+    Record,
+    TopicSpec,
+)
+from betting.log.port import TopicPartition as TopicPartitionKey
+
+log = logging.getLogger("betting.log.kafka")
+SESSION_TIMEOUT_MS = 10_000
+HEARTBEAT_INTERVAL_MS = 1_000
+TRANSACTION_TIMEOUT_MS = 15_000  # how long a crashed instance's open transaction blocks readers
+
+
+def connection_options(settings: KafkaSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap,
+        "client_id": settings.client_id,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password
+    if settings.security_protocol.endswith("SSL"):
+        options["ssl_context"] = create_ssl_context()
+    return options
+
+
+class KafkaLog:
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self._options = connection_options(settings)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            **self._options, enable_idempotence=True, acks="all", linger_ms=2
+        )
+        try:
+            await producer.start()
+        except KafkaError as error:
+            await producer.stop()
+            raise LogUnavailable(
+                f"cannot reach Kafka at {self.settings.bootstrap}: {error}"
+            ) from error
+        self._producer = producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
+        admin = AIOKafkaAdminClient(**self._options)
+        try:
+            await admin.start()
+            existing = set(await admin.list_topics())
+            missing = [spec for spec in topics if spec.name not in existing]
+            if missing:
+                await admin.create_topics([self._new_topic(spec) for spec in missing])
+                log.info("created topics", extra={"fields": {"topics": [s.name for s in missing]}})
+        except TopicAlreadyExistsError:
+            pass  # another instance created them first
+        except KafkaError as error:
+            raise LogUnavailable(f"cannot create topics: {error}") from error
+        finally:
+            await admin.close()
+
+    def _new_topic(self, spec: TopicSpec) -> NewTopic:
+        configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+        return NewTopic(spec.name, spec.partitions, self.settings.replication_factor, configs)
+
+    def producer(self) -> Producer:
+        if self._producer is None:
+            raise RuntimeError("KafkaLog.start() was not awaited")
+        return _KafkaProducer(self._producer)
+
+    def processor(
+        self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
+    ) -> Processor:
+        transactional_id = f"{self.settings.transactional_id_prefix}-{instance_id}"
+        return KafkaProcessor(self._options, group_id, topics, listener, transactional_id)
+
+    def group_consumer(
+        self, group_id: str, topics: Sequence[str], from_beginning: bool = True
+    ) -> GroupConsumer:
+        return _KafkaGroupConsumer(self._options, group_id, topics, from_beginning)
+
+    async def read_to_end(self, topic: str, partition: int) -> list[Record]:
+        consumer = AIOKafkaConsumer(
+            **self._options, isolation_level="read_committed", enable_auto_commit=False
+        )
+        try:
+            await consumer.start()
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]  # the last stable offset
+            records: list[Record] = []
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=500, max_records=10_000)
+                records.extend(_record(message) for message in batch.get(tp, []))
+            return records
+        except KafkaError as error:
+            raise LogUnavailable(f"cannot read {topic}[{partition}]: {error}") from error
+        finally:
+            await consumer.stop()
+
+
+class _KafkaProducer:
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+
+    async def send(self, records: Sequence[Outgoing]) -> None:
+        try:
+            await _send_all(self._producer, records)
+        except KafkaError as error:
+            raise LogUnavailable(f"produce failed: {error}") from error
+
+
+async def _send_all(producer: AIOKafkaProducer, records: Sequence[Outgoing]) -> None:
+    """Queue every record, then wait for all: one round trip per batch, not per record."""
+    pending = [
+        await producer.send(r.topic, r.value, key=r.key, partition=r.partition) for r in records
+    ]
+    if pending:
+        await asyncio.gather(*pending)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, listener: PartitionListener) -> None:
+        self._listener = listener
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._listener.on_revoked({(tp.topic, tp.partition) for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._listener.on_assigned({(tp.topic, tp.partition) for tp in assigned})
+
+
+class _KafkaGroupConsumer:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        group_id: str,
+        topics: Sequence[str],
+        from_beginning: bool,
+        listener: PartitionListener | None = None,
+        **extra: Any,
+    ) -> None:
+        self._topics = list(topics)
+        self._group_id = group_id
+        self._listener = listener
+        self._consumer = AIOKafkaConsumer(
+            **options,
+            group_id=group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest" if from_beginning else "latest",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=SESSION_TIMEOUT_MS,
+            heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            **extra,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+        except KafkaError as error:
+            await self._consumer.stop()
+            raise LogUnavailable(f"cannot join group {self._group_id}: {error}") from error
+        listener = _Rebalance(self._listener) if self._listener else None
+        self._consumer.subscribe(self._topics, listener=listener)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[Record]:
+        try:
+            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as error:
+            raise LogUnavailable(f"fetch failed: {error}") from error
+        return [_record(message) for messages in batches.values() for message in messages]
+
+    async def commit(self, positions: Mapping[TopicPartitionKey, int]) -> None:
+        try:
+            await self._consumer.commit(
+                {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
+            )
+        except KafkaError as error:
+            raise LogUnavailable(f"offset commit failed: {error}") from error
+
+    def assignment(self) -> set[TopicPartitionKey]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    async def rewind(self) -> None:
+        for tp in self._consumer.assignment():
+            committed = await self._consumer.committed(tp)
+            if committed is None:
+                await self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, committed)
+
+
+class KafkaProcessor(_KafkaGroupConsumer):
+    def __init__(
+        self,
+        options: dict[str, Any],
+        group_id: str,
+        topics: Sequence[str],
+        listener: PartitionListener,
+        transactional_id: str,
+    ) -> None:
+        super().__init__(options, group_id, topics, True, listener)
+        self._options = options
+        self._transactional_id = transactional_id
+        self._producer = self._new_producer()
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **self._options,
+            transactional_id=self._transactional_id,
+            enable_idempotence=True,
+            linger_ms=2,
+            transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._producer.start()  # fences and aborts any earlier life of our id
+        except KafkaError as error:
+            await self._producer.stop()
+            self._producer = self._new_producer()
+            raise LogUnavailable(f"cannot start transactional producer: {error}") from error
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._producer.stop()
+
+    async def commit(  # type: ignore[override]
+        self, outputs: Sequence[Outgoing], positions: Mapping[TopicPartitionKey, int]
+    ) -> None:
+        offsets = {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
+        try:
+            async with self._producer.transaction():
+                await _send_all(self._producer, outputs)
+                if offsets:
+                    await self._producer.send_offsets_to_transaction(offsets, self._group_id)
+        except ProducerFenced:
+            raise
+        except KafkaError as error:
+            raise LogUnavailable(f"transaction failed: {error}") from error
+
+    async def rewind(self) -> None:
+        """A failed transaction may leave the producer unusable: start a new one, then seek."""
+        await self._producer.stop()
+        self._producer = self._new_producer()
+        try:
+            await self._producer.start()
+            await super().rewind()
+        except KafkaError as error:
+            raise LogUnavailable(f"cannot rewind: {error}") from error
+
+
+def _record(message: Any) -> Record:
+    return Record(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        message.timestamp,
+    )

@@ -1,0 +1,110 @@
+"""The event-log port: what the tasks need from a log, whether Kafka or memory.
+
+Records are keyed by race id. The engine reads and writes through a `Processor`, whose
+`commit` writes outputs and the consumed positions as one atomic step (a Kafka transaction);
+everything else produces with a `Producer` (acknowledged writes) and reads with a
+`GroupConsumer` (at-least-once, positions committed after the work is done).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    key: bytes
+    value: bytes | None  # None is a tombstone, for compacted topics
+    partition: int | None = None  # None: chosen from the key
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    compacted: bool = False
+
+
+class LogUnavailable(Exception):
+    """The log cannot be reached now; the caller retries with backoff."""
+
+
+class PartitionListener(Protocol):
+    async def on_assigned(self, partitions: set[TopicPartition]) -> None: ...
+
+    async def on_revoked(self, partitions: set[TopicPartition]) -> None: ...
+
+
+class Producer(Protocol):
+    async def send(self, records: Sequence[Outgoing]) -> None:
+        """Returns once every record is durably written, in order per partition."""
+        ...
+
+
+class Processor(Protocol):
+    """A consumer-group member that consumes, and commits outputs with its positions."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
+
+    async def commit(
+        self, outputs: Sequence[Outgoing], positions: Mapping[TopicPartition, int]
+    ) -> None:
+        """Write outputs and consumed positions (next offsets) atomically: all or nothing."""
+        ...
+
+    async def rewind(self) -> None:
+        """Go back to the last committed positions of the assigned partitions."""
+        ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+
+class GroupConsumer(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
+
+    async def commit(self, positions: Mapping[TopicPartition, int]) -> None: ...
+
+
+class EventLog(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None: ...
+
+    def producer(self) -> Producer: ...
+
+    def processor(
+        self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
+    ) -> Processor: ...
+
+    def group_consumer(
+        self, group_id: str, topics: Sequence[str], from_beginning: bool = True
+    ) -> GroupConsumer: ...
+
+    async def read_to_end(self, topic: str, partition: int) -> list[Record]:
+        """Every committed record of a partition, from the start to its end now."""
+        ...

@@ -1,0 +1,325 @@
+"""The engine task: the materialized order book (ksqlDB's role in the reference design).
+
+It consumes `bets` and `races`, applies them to the books of the partitions it owns, and per
+batch commits, atomically with the consumed positions: the outcomes (`bet-results`), the odds
+snapshots due (`odds`), the books' changelog (`book-changelog`) and any dead letters. Every
+output goes to the partition of the input it came from, so a race's records stay together.
+
+Crash-only: a partition's books are always rebuilt from the changelog, whether at start-up, on
+assignment, or after a commit failed (the in-memory books ran ahead of the log, so they are
+thrown away and rebuilt, and the consumer rewinds to the committed positions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from betting import codec
+from betting.config import Settings
+from betting.domain.book import Book
+from betting.domain.errors import DomainError
+from betting.domain.events import CreateRace
+from betting.domain.model import Bet, Outcome, RejectReason
+from betting.health import Readiness
+from betting.log.port import (
+    EventLog,
+    LogUnavailable,
+    Outgoing,
+    Processor,
+    Record,
+    TopicPartition,
+)
+
+log = logging.getLogger("betting.engine")
+RETRY_MAX_S = 5.0
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class EngineStats:
+    outcomes: Counter[str] = field(default_factory=Counter)  # "accepted" or a reason
+    odds_published: int = 0
+    dead_letters: int = 0
+    commands_refused: int = 0
+    batches: int = 0
+
+
+@dataclass
+class _Batch:
+    """What one batch writes: outputs in order, and the races whose header must be logged."""
+
+    partition_of: dict[str, int] = field(default_factory=dict)
+    outputs: list[Outgoing] = field(default_factory=list)
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(
+        self,
+        event_log: EventLog,
+        settings: Settings,
+        readiness: Readiness,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        instance_id: str = "",
+    ) -> None:
+        self._log = event_log
+        self._topics = settings.topics
+        self._engine = settings.engine
+        self._group_id = settings.kafka.group_id
+        self._readiness = readiness
+        self._clock_ms = clock_ms
+        self._instance_id = instance_id or uuid.uuid4().hex[:12]
+        self.books: dict[int, dict[str, Book]] = {}  # partition -> race id -> book
+        self._published_at_ms: dict[str, int] = {}
+        self._lock = asyncio.Lock()  # one batch at a time; rebalances wait for it
+        self._processor: Processor | None = None
+        self.stats = EngineStats()
+
+    # -- the task -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        processor = self._log.processor(
+            self._group_id, [self._topics.bets, self._topics.races], self, self._instance_id
+        )
+        self._processor = processor
+        await self._start(processor)
+        try:
+            while True:
+                await self._step(processor)
+        finally:
+            await processor.stop()
+
+    async def _start(self, processor: Processor) -> None:
+        delay_s = 0.1
+        while True:
+            try:
+                await processor.start()
+                self._readiness.ready("engine")
+                return
+            except LogUnavailable as error:
+                self._readiness.not_ready("engine", f"event log unavailable: {error}")
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+
+    async def _step(self, processor: Processor) -> None:
+        try:
+            records = await processor.poll(self._engine.batch_max, self._poll_timeout_ms())
+            async with self._lock:
+                batch = self._process(records, processor.assignment())
+                if batch.outputs or batch.positions:
+                    await processor.commit(batch.outputs, batch.positions)
+                    self.stats.batches += 1
+            self._readiness.ready("engine")
+        except LogUnavailable as error:
+            await self._recover(processor, error)
+
+    async def _recover(self, processor: Processor, error: Exception) -> None:
+        """The batch did not commit: forget it, and rebuild from what the log holds."""
+        self._readiness.not_ready("engine", f"event log unavailable: {error}")
+        log.warning(
+            "commit failed; rebuilding from the log", extra={"fields": {"error": str(error)}}
+        )
+        delay_s = 0.1
+        while True:
+            await asyncio.sleep(delay_s)
+            try:
+                async with self._lock:
+                    await processor.rewind()
+                    await self._restore({number for _, number in processor.assignment()})
+                self._readiness.ready("engine")
+                return
+            except LogUnavailable:
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+
+    def _poll_timeout_ms(self) -> int:
+        """Wake in time to publish conflated odds that are waiting."""
+        interval = self._engine.odds_interval_ms
+        pending = any(book.dirty for books in self.books.values() for book in books.values())
+        return min(self._engine.batch_wait_ms, interval) if pending else 100
+
+    # -- partitions -----------------------------------------------------------------------
+
+    async def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        async with self._lock:
+            await self._restore({number for _, number in partitions})
+
+    async def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        # Taking the lock waits for the batch in flight to commit before the partitions go.
+        async with self._lock:
+            for _, number in partitions:
+                for race_id in self.books.pop(number, {}):
+                    self._published_at_ms.pop(race_id, None)
+
+    async def _restore(self, numbers: set[int]) -> None:
+        for number in numbers:
+            records = await self._log.read_to_end(self._topics.book_changelog, number)
+            self.books[number] = restore_books(records)
+        log.info("restored partitions", extra={"fields": {"partitions": sorted(numbers)}})
+
+    # -- one batch ------------------------------------------------------------------------
+
+    def _process(self, records: list[Record], assignment: set[TopicPartition]) -> _Batch:
+        batch = _Batch()
+        for record in in_time_order(records, first_on_ties=self._topics.races):
+            if (record.topic, record.partition) not in assignment:
+                continue  # revoked while it was in flight: its new owner will take it
+            if record.topic == self._topics.bets:
+                self._handle_bet(record, batch)
+            else:
+                self._handle_command(record, batch)
+            batch.positions[(record.topic, record.partition)] = record.offset + 1
+        self._publish_due_odds(batch)
+        self._write_headers(batch)
+        return batch
+
+    def _handle_bet(self, record: Record, batch: _Batch) -> None:
+        try:
+            bet = codec.decode_bet(record.value)
+        except codec.CodecError as error:
+            self._dead_letter(record, str(error), batch)
+            if error.bet_id and error.user_id:
+                self._emit_invalid(record, error, batch)
+            return
+        book = self.books.setdefault(record.partition, {}).get(bet.race_id)
+        if book is None:
+            self._emit(record.partition, _no_race(bet), batch)
+            return
+        known = bet.bet_id in book.outcomes
+        outcome = book.place(bet)
+        if not known:
+            self._emit(record.partition, outcome, batch, changelog=True)
+        else:
+            self._emit(record.partition, outcome, batch)  # a retry: same answer, logged once
+        batch.partition_of[bet.race_id] = record.partition
+
+    def _handle_command(self, record: Record, batch: _Batch) -> None:
+        try:
+            command, _request_id = codec.decode_command(record.value)
+        except codec.CodecError as error:
+            self._dead_letter(record, str(error), batch)
+            return
+        books = self.books.setdefault(record.partition, {})
+        try:
+            if isinstance(command, CreateRace):
+                if command.race_id not in books:
+                    books[command.race_id] = Book(command)
+            elif command.race_id not in books:
+                raise DomainError(f"no race {command.race_id!r}")
+            else:
+                books[command.race_id].apply(command)
+        except DomainError as error:
+            self.stats.commands_refused += 1
+            log.info("command refused", extra={"fields": {"error": str(error)}})
+            return
+        batch.partition_of[command.race_id] = record.partition
+
+    def _emit(
+        self, partition: int, outcome: Outcome, batch: _Batch, changelog: bool = False
+    ) -> None:
+        value = codec.encode_outcome(outcome)
+        key = outcome.race_id.encode()
+        batch.outputs.append(Outgoing(self._topics.bet_results, key, value, partition))
+        if changelog:
+            changelog_key = f"{outcome.race_id}/{outcome.bet_id}".encode()
+            batch.outputs.append(
+                Outgoing(self._topics.book_changelog, changelog_key, value, partition)
+            )
+            self.stats.outcomes[str(outcome.reason or "accepted")] += 1
+
+    def _emit_invalid(self, record: Record, error: codec.CodecError, batch: _Batch) -> None:
+        outcome = Outcome(
+            error.bet_id, error.user_id, error.race_id, "", 0, False, None,
+            RejectReason.INVALID, str(error), 0, self._clock_ms(),
+        )  # fmt: skip
+        self._emit(record.partition, outcome, batch)
+        self.stats.outcomes[str(RejectReason.INVALID)] += 1
+
+    def _dead_letter(self, record: Record, error: str, batch: _Batch) -> None:
+        value = codec.encode_dead_letter(
+            record.topic, record.partition, record.offset, record.key, record.value, error
+        )
+        key = record.key or b""
+        batch.outputs.append(Outgoing(self._topics.dead_letters, key, value, record.partition))
+        self.stats.dead_letters += 1
+
+    def _publish_due_odds(self, batch: _Batch) -> None:
+        now_ms = self._clock_ms()
+        interval = self._engine.odds_interval_ms
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                if not book.dirty or now_ms - self._published_at_ms.get(race_id, -interval) < (
+                    interval
+                ):
+                    continue
+                snapshot = book.publish_odds(now_ms)
+                if snapshot is None:
+                    continue
+                self._published_at_ms[race_id] = now_ms
+                value = codec.encode_odds(snapshot)
+                batch.outputs.append(Outgoing(self._topics.odds, race_id.encode(), value, number))
+                batch.partition_of[race_id] = number
+                self.stats.odds_published += 1
+
+    def _write_headers(self, batch: _Batch) -> None:
+        for race_id, number in batch.partition_of.items():
+            header = self.books[number][race_id].snapshot(with_outcomes=False)
+            batch.outputs.append(
+                Outgoing(self._topics.book_changelog, race_id.encode(), header, number)
+            )
+
+
+def in_time_order(records: list[Record], first_on_ties: str) -> list[Record]:
+    """Interleave partitions by timestamp, keeping each partition's own order.
+
+    Bets and race commands travel on two topics, which Kafka does not order against each
+    other; merging by time makes a bet sent after a race opened meet the open race. Within
+    the same millisecond the command goes first.
+    """
+    by_partition: dict[TopicPartition, list[Record]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    if len(by_partition) <= 1:
+        return records
+    return list(
+        heapq.merge(
+            *by_partition.values(),
+            key=lambda record: (record.timestamp_ms, record.topic != first_on_ties),
+        )
+    )
+
+
+def restore_books(records: list[Record]) -> dict[str, Book]:
+    """Rebuild a partition's books from its changelog: latest header plus every outcome."""
+    headers: dict[str, bytes] = {}
+    outcomes: dict[str, list[Outcome]] = {}
+    for record in records:
+        key = (record.key or b"").decode()
+        race_id, slash, _bet_id = key.partition("/")
+        if not slash:
+            if record.value:
+                headers[race_id] = record.value
+            else:
+                headers.pop(race_id, None)  # tombstone: the race is gone
+        elif record.value:
+            outcomes.setdefault(race_id, []).append(codec.decode_outcome(record.value))
+    return {
+        race_id: Book.restore(header, outcomes.get(race_id, ()))
+        for race_id, header in headers.items()
+    }
+
+
+def _no_race(bet: Bet) -> Outcome:
+    return Outcome(
+        bet.bet_id, bet.user_id, bet.race_id, bet.runner_id, bet.stake_minor, False, None,
+        RejectReason.RACE_NOT_OPEN, f"no race {bet.race_id!r}", 0, bet.received_at_ms,
+    )  # fmt: skip
