@@ -31,6 +31,9 @@ test: lint typecheck
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
 
+kafka: $(STAMP)
+	$(PY) -m betting.devtools.kafka_broker
+
 bench: $(STAMP)
 	$(PY) -m betting bench all
 

@@ -100,7 +100,12 @@ class KafkaLog:
 
     def _new_topic(self, spec: TopicSpec) -> NewTopic:
         configs = {"cleanup.policy": "compact"} if spec.compacted else {}
-        return NewTopic(spec.name, spec.partitions, self.settings.replication_factor, configs)
+        return NewTopic(
+            spec.name,
+            num_partitions=spec.partitions,
+            replication_factor=self.settings.replication_factor,
+            topic_configs=configs,
+        )
 
     def producer(self) -> Producer:
         if self._producer is None:
@@ -224,6 +229,19 @@ class _KafkaGroupConsumer:
 
     def assignment(self) -> set[TopicPartitionKey]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+
+    async def caught_up(self, partition: TopicPartitionKey) -> bool:
+        tp = TopicPartition(*partition)
+        if tp not in self._consumer.assignment():
+            return True
+        stable_end = self._consumer.last_stable_offset(tp)  # from the latest fetch
+        return stable_end is not None and await self._consumer.position(tp) >= stable_end
+
+    def pause(self, partitions: set[TopicPartitionKey]) -> None:
+        self._consumer.pause(*(TopicPartition(*p) for p in partitions))
+
+    def resume(self, partitions: set[TopicPartitionKey]) -> None:
+        self._consumer.resume(*(TopicPartition(*p) for p in partitions))
 
     async def rewind(self) -> None:
         for tp in self._consumer.assignment():

@@ -107,6 +107,7 @@ class _MemoryGroupConsumer:
         self._topics = list(topics)
         self._from_beginning = from_beginning
         self._positions: dict[TopicPartition, int] = {}
+        self._paused: set[TopicPartition] = set()
 
     async def start(self) -> None:
         for topic in self._topics:
@@ -132,6 +133,8 @@ class _MemoryGroupConsumer:
     def _take(self, max_records: int) -> list[Record]:
         batch: list[Record] = []
         for (topic, number), position in self._positions.items():
+            if (topic, number) in self._paused:
+                continue
             records = self._log.partitions(topic)[number][position : position + max_records]
             batch.extend(records)
             self._positions[(topic, number)] = position + len(records)
@@ -143,6 +146,16 @@ class _MemoryGroupConsumer:
     async def commit(self, positions: Mapping[TopicPartition, int]) -> None:
         for partition, offset in positions.items():
             self._log.committed[(self._group_id, partition)] = offset
+
+    async def caught_up(self, partition: TopicPartition) -> bool:
+        topic, number = partition
+        return self._positions.get(partition, 0) >= len(self._log.partitions(topic)[number])
+
+    def pause(self, partitions: set[TopicPartition]) -> None:
+        self._paused |= partitions
+
+    def resume(self, partitions: set[TopicPartition]) -> None:
+        self._paused -= partitions
 
     async def rewind(self) -> None:
         for partition in self._positions:

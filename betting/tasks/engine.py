@@ -83,6 +83,7 @@ class Engine:
         self._published_at_ms: dict[str, int] = {}
         self._lock = asyncio.Lock()  # one batch at a time; rebalances wait for it
         self._processor: Processor | None = None
+        self._held: list[Record] = []  # bets waiting for their partition's race commands
         self.stats = EngineStats()
 
     # -- the task -------------------------------------------------------------------------
@@ -113,7 +114,8 @@ class Engine:
 
     async def _step(self, processor: Processor) -> None:
         try:
-            records = await processor.poll(self._engine.batch_max, self._poll_timeout_ms())
+            polled = await processor.poll(self._engine.batch_max, self._poll_timeout_ms())
+            records = await self._hold_back(self._held + polled, processor)
             async with self._lock:
                 batch = self._process(records, processor.assignment())
                 if batch.outputs or batch.positions:
@@ -134,6 +136,7 @@ class Engine:
             await asyncio.sleep(delay_s)
             try:
                 async with self._lock:
+                    self._held = []
                     await processor.rewind()
                     await self._restore({number for _, number in processor.assignment()})
                 self._readiness.ready("engine")
@@ -141,10 +144,32 @@ class Engine:
             except LogUnavailable:
                 delay_s = min(delay_s * 2, RETRY_MAX_S)
 
+    async def _hold_back(self, records: list[Record], processor: Processor) -> list[Record]:
+        """Hold a partition's bets until its race commands are fetched up to the end.
+
+        Kafka orders nothing across the two topics, and a fetch may bring a bet before the
+        command that opened its race; like Kafka Streams' task idling, a bet waits (and its
+        partition pauses) while the races partition with the same number lags.
+        """
+        lagging: set[int] = set()
+        for number in {r.partition for r in records if r.topic == self._topics.bets}:
+            if not await processor.caught_up((self._topics.races, number)):
+                lagging.add(number)
+        held_before = {(self._topics.bets, n) for n in {r.partition for r in self._held}}
+        paused = {(self._topics.bets, number) for number in lagging}
+        processor.resume(held_before - paused)
+        processor.pause(paused)
+        self._held = [r for r in records if r.topic == self._topics.bets and r.partition in lagging]
+        if not self._held:
+            return records
+        return [r for r in records if not (r.topic == self._topics.bets and r.partition in lagging)]
+
     def _poll_timeout_ms(self) -> int:
         """Wake in time to publish conflated odds that are waiting."""
         interval = self._engine.odds_interval_ms
-        pending = any(book.dirty for books in self.books.values() for book in books.values())
+        pending = self._held or any(
+            book.dirty for books in self.books.values() for book in books.values()
+        )
         return min(self._engine.batch_wait_ms, interval) if pending else 100
 
     # -- partitions -----------------------------------------------------------------------
@@ -221,7 +246,8 @@ class Engine:
             self.stats.commands_refused += 1
             log.info("command refused", extra={"fields": {"error": str(error)}})
             return
-        batch.partition_of[command.race_id] = record.partition
+        # A new state is news at once: no conflation for commands, which are rare.
+        self._publish(record.partition, books[command.race_id], self._clock_ms(), batch)
 
     def _emit(
         self, partition: int, outcome: Outcome, batch: _Batch, changelog: bool = False
@@ -257,18 +283,20 @@ class Engine:
         interval = self._engine.odds_interval_ms
         for number, books in self.books.items():
             for race_id, book in books.items():
-                if not book.dirty or now_ms - self._published_at_ms.get(race_id, -interval) < (
-                    interval
-                ):
-                    continue
-                snapshot = book.publish_odds(now_ms)
-                if snapshot is None:
-                    continue
-                self._published_at_ms[race_id] = now_ms
-                value = codec.encode_odds(snapshot)
-                batch.outputs.append(Outgoing(self._topics.odds, race_id.encode(), value, number))
-                batch.partition_of[race_id] = number
-                self.stats.odds_published += 1
+                last_ms = self._published_at_ms.get(race_id, now_ms - interval)
+                if book.dirty and now_ms - last_ms >= interval:
+                    self._publish(number, book, now_ms, batch)
+
+    def _publish(self, number: int, book: Book, now_ms: int, batch: _Batch) -> None:
+        snapshot = book.publish_odds(now_ms)
+        if snapshot is None:
+            return
+        race_id = book.race.race_id
+        self._published_at_ms[race_id] = now_ms
+        value = codec.encode_odds(snapshot)
+        batch.outputs.append(Outgoing(self._topics.odds, race_id.encode(), value, number))
+        batch.partition_of[race_id] = number
+        self.stats.odds_published += 1
 
     def _write_headers(self, batch: _Batch) -> None:
         for race_id, number in batch.partition_of.items():

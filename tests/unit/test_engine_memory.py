@@ -116,6 +116,7 @@ async def test_a_restarted_engine_restores_books_and_keeps_each_bet_once() -> No
     async with running(memory) as engine:
         await producer.send([bet("b1", "1.01", 1)])
         await until(lambda: len(records(memory, T.bet_results)) == 1)
+        await until(lambda: not engine.books[0][RACE_ID].dirty)  # the bet's odds are out too
         before = {
             n: {r: b.snapshot() for r, b in books.items()} for n, books in engine.books.items()
         }

@@ -1,0 +1,74 @@
+"""An engine in its own process, for tests that kill it.
+
+Run as `python -m tests.integration.engine_process`.
+With `--kill-in-batch N` it sends the N-th batch's outputs and offsets inside the transaction,
+then SIGKILLs itself before the commit: the worst moment for exactly-once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+from betting import config
+from betting.health import Readiness
+from betting.log.kafka import KafkaLog, KafkaProcessor, _send_all
+from betting.log.port import Outgoing, PartitionListener, Processor
+from betting.log.port import TopicPartition as TopicPartitionKey
+from betting.tasks.engine import Engine
+
+
+class KillingProcessor(KafkaProcessor):
+    kill_in_batch = 0
+    batches = 0
+
+    async def commit(  # type: ignore[override]
+        self, outputs: Sequence[Outgoing], positions: Mapping[TopicPartitionKey, int]
+    ) -> None:
+        self.batches += 1
+        if self.batches != self.kill_in_batch or not outputs:
+            await super().commit(outputs, positions)
+            return
+        from aiokafka import TopicPartition
+
+        producer = self._producer
+        await producer.begin_transaction()
+        await _send_all(producer, outputs)
+        offsets = {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
+        await producer.send_offsets_to_transaction(offsets, self._group_id)
+        await producer.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillingLog(KafkaLog):
+    kill_in_batch = 0
+
+    def processor(
+        self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
+    ) -> Processor:
+        transactional_id = f"{self.settings.transactional_id_prefix}-{instance_id}"
+        processor = KillingProcessor(self._options, group_id, topics, listener, transactional_id)
+        processor.kill_in_batch = self.kill_in_batch
+        return processor
+
+
+async def main(kill_in_batch: int, instance_id: str) -> None:
+    settings = config.load()  # the test passes topics, group and bootstrap in the environment
+    event_log = KillingLog(replace(settings.kafka, bootstrap=os.environ["KAFKA_BOOTSTRAP"]))
+    event_log.kill_in_batch = kill_in_batch
+    await event_log.start()
+    engine = Engine(event_log, settings, Readiness(), instance_id=instance_id)
+    print("engine started", flush=True)
+    await engine.run()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kill-in-batch", type=int, default=0)
+    parser.add_argument("--instance", default="a")
+    args = parser.parse_args()
+    asyncio.run(main(args.kill_in_batch, args.instance))

@@ -1,0 +1,176 @@
+"""The engine against the real Apache Kafka broker: exactly once, recovery, scale-out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections import Counter
+
+import orjson
+import pytest
+
+from betting import codec
+from betting.domain.book import Book
+from betting.domain.events import CreateRace
+from betting.health import Readiness
+from betting.log.kafka import KafkaLog
+from betting.tasks.engine import Engine, restore_books
+from tests.integration.kafka_pipeline import (
+    bets,
+    open_log,
+    pipeline_env,
+    pipeline_settings,
+    race_commands,
+    read_topic,
+    start_engine_process,
+    values,
+    wait_for,
+)
+
+pytestmark = pytest.mark.kafka
+RACES = ["race-a", "race-b", "race-c", "race-d"]
+
+
+def bet_ids_of(records: list[object]) -> Counter[str]:
+    return Counter(str(value["bet_id"]) for value in values(records))  # type: ignore[arg-type,index]
+
+
+async def replay_matches(event_log: KafkaLog, settings: object) -> None:
+    """Fresh books fed the logged commands and bets, in log order, decide every bet as the
+    engine did, and hold the same money as the books restored from the changelog."""
+    topics = settings.topics  # type: ignore[attr-defined]
+    books: dict[str, Book] = {}
+    for record in await read_topic(event_log, topics.races):
+        command, _ = codec.decode_command(record.value)
+        if isinstance(command, CreateRace):
+            books.setdefault(command.race_id, Book(command))
+        else:
+            books[command.race_id].apply(command)
+        books[command.race_id].publish_odds(command.at_ms)  # as the engine does
+    replayed = {}
+    for record in sorted(
+        await read_topic(event_log, topics.bets), key=lambda r: (r.partition, r.offset)
+    ):
+        bet = codec.decode_bet(record.value)
+        replayed[bet.bet_id] = books[bet.race_id].place(bet)
+    logged = {v["bet_id"]: v for v in values(await read_topic(event_log, topics.bet_results))}
+    for bet_id, outcome in replayed.items():
+        assert logged[bet_id]["status"] == ("accepted" if outcome.accepted else "rejected"), (
+            outcome.reason,
+            outcome.detail,
+        )
+        assert logged[bet_id]["odds"] == (str(outcome.odds) if outcome.odds else None)
+    restored: dict[str, Book] = {}
+    for partition in range(3):
+        restored.update(
+            restore_books(await event_log.read_to_end(topics.book_changelog, partition))
+        )
+    for race_id, book in books.items():
+        assert restored[race_id].stakes_minor == book.stakes_minor
+        assert restored[race_id].payouts_minor == book.payouts_minor
+        assert restored[race_id].pool_minor == book.pool_minor
+        assert set(restored[race_id].outcomes) == set(book.outcomes)
+
+
+def assert_odds_versions_increase(records: list[object]) -> None:
+    last: dict[str, int] = {}
+    for value in values(records):  # type: ignore[arg-type]
+        race_id, version = str(value["race_id"]), int(value["version"])  # type: ignore[call-overload]
+        assert version > last.get(race_id, 0), f"{race_id}: version {version} after {last}"
+        last[race_id] = version
+
+
+async def test_exactly_once_when_killed_inside_a_transaction(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    env = pipeline_env(kafka_bootstrap, unique_name)
+    settings = pipeline_settings(env)
+    event_log = await open_log(settings)
+    producer = event_log.producer()
+    try:
+        await producer.send(race_commands(settings, RACES))
+        doomed = start_engine_process(env, "--kill-in-batch", "4")
+        for chunk in range(8):
+            await producer.send(bets(settings, RACES, 100, f"c{chunk}"))
+            await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(doomed.wait, 90) == -signal.SIGKILL
+        survivor = start_engine_process(env)  # same transactional id: fences the dead one
+        try:
+            results = await wait_for(
+                event_log, settings.topics.bet_results, lambda r: len(bet_ids_of(r)) == 800, 90
+            )
+        finally:
+            survivor.terminate()
+            survivor.wait(30)
+        counts = bet_ids_of(results)
+        assert set(counts.values()) == {1}, "a bet had more than one outcome"
+        assert_odds_versions_increase(await read_topic(event_log, settings.topics.odds))
+        await replay_matches(event_log, settings)
+    finally:
+        await event_log.stop()
+
+
+async def test_scale_out_two_engines_and_one_killed(kafka_bootstrap: str, unique_name: str) -> None:
+    env = pipeline_env(kafka_bootstrap, unique_name)
+    settings = pipeline_settings(env)
+    event_log = await open_log(settings)
+    producer = event_log.producer()
+    first = start_engine_process(env, "--instance", "a")
+    second = start_engine_process(env, "--instance", "b")
+    try:
+        await producer.send(race_commands(settings, RACES))
+        await producer.send(bets(settings, RACES, 200, "early"))
+        await wait_for(event_log, settings.topics.bet_results, lambda r: len(bet_ids_of(r)) == 200)
+        first.kill()  # kill -9: its partitions go to the second after the session timeout
+        await producer.send(bets(settings, RACES, 200, "late"))
+        results = await wait_for(
+            event_log, settings.topics.bet_results, lambda r: len(bet_ids_of(r)) == 400, 90
+        )
+        assert set(bet_ids_of(results).values()) == {1}
+        assert second.poll() is None, "the surviving engine died"
+        assert_odds_versions_increase(await read_topic(event_log, settings.topics.odds))
+        await replay_matches(event_log, settings)
+    finally:
+        for process in (first, second):
+            process.kill()
+            process.wait(30)
+        await event_log.stop()
+
+
+async def test_garbage_records_go_to_dead_letters_without_stalling(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    env = pipeline_env(kafka_bootstrap, unique_name)
+    settings = pipeline_settings(env)
+    event_log = await open_log(settings)
+    engine = Engine(event_log, settings, Readiness(), instance_id="garbage")
+    task = asyncio.create_task(engine.run())
+    try:
+        from betting.log.port import Outgoing
+
+        topics = settings.topics
+        await event_log.producer().send(
+            [
+                *race_commands(settings, RACES[:1]),
+                Outgoing(topics.bets, b"race-a", b"\x00\xff garbage"),
+                Outgoing(
+                    topics.bets, b"race-a", orjson.dumps({"v": 1, "bet_id": "x", "user_id": "u"})
+                ),
+                Outgoing(topics.races, b"race-a", b'{"v": 9}'),
+                *bets(settings, RACES[:1], 5, "fine"),
+            ]
+        )
+        letters = await wait_for(event_log, topics.dead_letters, lambda r: len(r) == 3)
+        results = await wait_for(event_log, topics.bet_results, lambda r: len(r) == 6)
+        assert {v["error"] for v in values(letters)} and all(v["value"] for v in values(letters))
+        reasons = {v["bet_id"]: v["reason"] for v in values(results)}
+        assert reasons["x"] == "INVALID"
+        assert all(reasons[f"fine-{n}"] is None for n in range(5)), [
+            (v["reason"], v["detail"]) for v in values(results)
+        ]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await event_log.stop()
