@@ -191,8 +191,9 @@ class Book:
     def snapshot(self, with_outcomes: bool = True) -> bytes:
         """Every fact of the book; derived weights are recomputed on restore.
 
-        Without outcomes it is the book's small header, which a changelog writes after each
-        batch while it writes each outcome once, under its own key.
+        The money on each runner is not stored: it is the sum of the accepted outcomes. Without
+        outcomes this is the book's small header, which changes only on race commands and odds
+        publications; a changelog writes it then, and each outcome once under its own key.
         """
         return orjson.dumps(
             {
@@ -205,9 +206,6 @@ class Book:
                 "void_reason": self.void_reason,
                 "strengths": self.strengths,
                 "active": self.active,
-                "stakes_minor": self.stakes_minor,
-                "payouts_minor": self.payouts_minor,
-                "pool_minor": self.pool_minor,
                 "latest_ms": self.latest_ms,
                 "superseded": [[v, self.superseded_at_ms[v]] for v in self._superseded_order],
                 "outcomes": [outcome_to_list(outcome) for outcome in self.outcomes.values()]
@@ -225,23 +223,33 @@ class Book:
             book = cls(race_from_dict(fields["race"]))
             book.state = RaceState(fields["state"])
             book.version = fields["version"]
-            book.dirty = fields["dirty"]
+            # The outcomes may be newer than a changelog header: publish once more to be sure.
+            book.dirty = fields["dirty"] or bool(outcomes)
             book.placings = tuple(fields["placings"])
             book.void_reason = fields["void_reason"]
             book.strengths = list(fields["strengths"])
             book.active = list(fields["active"])
-            book.stakes_minor = list(fields["stakes_minor"])
-            book.payouts_minor = list(fields["payouts_minor"])
-            book.pool_minor = fields["pool_minor"]
             book.latest_ms = fields["latest_ms"]
             book.superseded_at_ms = {v: at for v, at in fields["superseded"]}
             book._superseded_order = deque(v for v, _ in fields["superseded"])
             book.outcomes = {row[0]: outcome_from_list(row) for row in fields["outcomes"]}
             book.outcomes.update((outcome.bet_id, outcome) for outcome in outcomes)
+            book._sum_accepted_stakes()
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
             raise InvalidValue(f"snapshot does not decode: {error}") from error
         book._reprice_all()
         return book
+
+    def _sum_accepted_stakes(self) -> None:
+        """The money on each runner is the sum of its accepted bets: one source of truth."""
+        for outcome in self.outcomes.values():
+            if outcome.accepted and outcome.odds is not None:
+                index = self.runner_index[outcome.runner_id]
+                self.stakes_minor[index] += outcome.stake_minor
+                self.payouts_minor[index] += payout_minor(outcome.stake_minor, outcome.odds)
+        self.pool_minor = sum(
+            stake for stake, active in zip(self.stakes_minor, self.active, strict=True) if active
+        )
 
     # -- deciding a bet -------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ log = logging.getLogger("betting.log.kafka")
 SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 1_000
 TRANSACTION_TIMEOUT_MS = 15_000  # how long a crashed instance's open transaction blocks readers
+TRANSACTION_BATCH_BYTES = 512 * 1024
 
 
 def connection_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -271,7 +272,13 @@ class KafkaProcessor(_KafkaGroupConsumer):
             **self._options,
             transactional_id=self._transactional_id,
             enable_idempotence=True,
-            linger_ms=2,
+            # A batch is sent whole at commit: no lingering, and room for a whole batch per
+            # partition, since a full buffer waits for AddPartitionsToTxn before it drains.
+            linger_ms=0,
+            max_batch_size=TRANSACTION_BATCH_BYTES,
+            # The broker answers CONCURRENT_TRANSACTIONS while the last commit's markers are
+            # written; the default 100 ms backoff would add that to every batch.
+            retry_backoff_ms=5,
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
         )
 

@@ -56,7 +56,8 @@ class EngineStats:
 
 @dataclass
 class _Batch:
-    """What one batch writes: outputs in order, and the races whose header must be logged."""
+    """What one batch writes: outputs in order, and the races whose header must be logged
+    (after a command or an odds publication; bets change only outcomes, logged one by one)."""
 
     partition_of: dict[str, int] = field(default_factory=dict)
     outputs: list[Outgoing] = field(default_factory=list)
@@ -117,10 +118,13 @@ class Engine:
             polled = await processor.poll(self._engine.batch_max, self._poll_timeout_ms())
             records = await self._hold_back(self._held + polled, processor)
             async with self._lock:
+                started_ns = time.perf_counter_ns()
                 batch = self._process(records, processor.assignment())
+                processed_ns = time.perf_counter_ns()
                 if batch.outputs or batch.positions:
                     await processor.commit(batch.outputs, batch.positions)
                     self.stats.batches += 1
+                    _log_batch(records, batch, started_ns, processed_ns, len(self._held))
             self._readiness.ready("engine")
         except LogUnavailable as error:
             await self._recover(processor, error)
@@ -221,11 +225,8 @@ class Engine:
             return
         known = bet.bet_id in book.outcomes
         outcome = book.place(bet)
-        if not known:
-            self._emit(record.partition, outcome, batch, changelog=True)
-        else:
-            self._emit(record.partition, outcome, batch)  # a retry: same answer, logged once
-        batch.partition_of[bet.race_id] = record.partition
+        # A retry gets the same answer again; the changelog keeps each outcome once.
+        self._emit(record.partition, outcome, batch, changelog=not known)
 
     def _handle_command(self, record: Record, batch: _Batch) -> None:
         try:
@@ -304,6 +305,20 @@ class Engine:
             batch.outputs.append(
                 Outgoing(self._topics.book_changelog, race_id.encode(), header, number)
             )
+
+
+def _log_batch(
+    records: list[Record], batch: _Batch, started_ns: int, processed_ns: int, held: int
+) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        fields = {
+            "records": len(records),
+            "held": held,
+            "outputs": len(batch.outputs),
+            "process_ms": round((processed_ns - started_ns) / 1e6, 2),
+            "commit_ms": round((time.perf_counter_ns() - processed_ns) / 1e6, 2),
+        }
+        log.debug("batch", extra={"fields": fields})
 
 
 def in_time_order(records: list[Record], first_on_ties: str) -> list[Record]:
