@@ -20,6 +20,7 @@ from betting.log.port import EventLog, LogUnavailable
 from betting.tasks.engine import Engine
 
 log = logging.getLogger("betting.app")
+LOG_CHECK_INTERVAL_S = 1.0
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
@@ -32,7 +33,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         tasks.create_task(server.serve(), name="http")
         await _open_log(event_log, settings, readiness, stop)
         engine = Engine(event_log, settings, readiness, instance_id=settings.kafka.instance_id)
-        work = [tasks.create_task(_named("engine", engine.run()), name="engine")]
+        work = [
+            tasks.create_task(_named("engine", engine.run()), name="engine"),
+            tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),
+        ]
         await _wait_started(server)
         log.info(
             "serving",
@@ -63,6 +67,19 @@ async def _open_log(
             log.warning("event log unavailable", extra={"fields": {"error": str(error)}})
             await asyncio.sleep(delay_s)
             delay_s = min(delay_s * 2, 5.0)
+
+
+async def _watch_log(event_log: EventLog, readiness: Readiness) -> None:
+    """Readiness follows the log: not ready, with the reason, while it cannot be reached."""
+    while True:
+        try:
+            await event_log.check()
+            readiness.ready("event log")
+        except LogUnavailable as error:
+            if readiness.is_ready:
+                log.warning("event log unavailable", extra={"fields": {"error": str(error)}})
+            readiness.not_ready("event log", str(error))
+        await asyncio.sleep(LOG_CHECK_INTERVAL_S)
 
 
 async def _named(name: str, work: Coroutine[Any, Any, None]) -> None:

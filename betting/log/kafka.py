@@ -41,6 +41,7 @@ SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 1_000
 TRANSACTION_TIMEOUT_MS = 15_000  # how long a crashed instance's open transaction blocks readers
 TRANSACTION_BATCH_BYTES = 512 * 1024
+CHECK_TIMEOUT_S = 2.0
 
 
 def connection_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -82,6 +83,19 @@ class KafkaLog:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+    async def check(self) -> None:
+        """A metadata round trip through the shared producer's connection."""
+        if self._producer is None:
+            raise LogUnavailable("not started")
+        client = self._producer.client
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                ok = await client.fetch_all_metadata()
+        except (KafkaError, TimeoutError, OSError) as error:
+            raise LogUnavailable(f"Kafka at {self.settings.bootstrap} does not answer") from error
+        if not ok or not ok.brokers():
+            raise LogUnavailable(f"Kafka at {self.settings.bootstrap} lists no brokers")
 
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
         admin = AIOKafkaAdminClient(**self._options)

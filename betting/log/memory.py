@@ -38,6 +38,9 @@ class MemoryLog:
     async def stop(self) -> None:
         return None
 
+    async def check(self) -> None:
+        return None
+
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
         for spec in topics:
             self.topics.setdefault(spec.name, [[] for _ in range(spec.partitions)])
