@@ -114,6 +114,9 @@ class KafkaSettings:
     partitions: int = field(default=6, metadata=_range(1, 10_000))
     replication_factor: int = field(default=1, metadata=_range(1, 10))
     request_timeout_ms: int = field(default=10_000, metadata=_range(100, 600_000))
+    # How long the broker may hold a fetch that found nothing. Low, because a consumer does
+    # not fetch again until its last answer is drained: this bounds how long a bet can wait.
+    fetch_max_wait_ms: int = field(default=10, metadata=_range(1, 10_000))
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,25 @@ class EngineSettings:
 
 
 @dataclass(frozen=True)
+class EdgeSettings:
+    kind: EdgeKind = EdgeKind.LOCAL
+    # The key the server signs bettors' token requests with and publishes with. The default
+    # is the local edge's development key; set a real one from the environment.
+    api_key: str = field(default="local.root:local-root-secret", repr=False, metadata=SECRET)
+    bet_shards: int = field(default=4, metadata=_range(1, 1_000))
+    token_ttl_ms: int = field(default=3_600_000, metadata=_range(60_000, 86_400_000))
+    # The local edge (kind = "local"): where it listens, and its limits.
+    host: str = "127.0.0.1"
+    port: int = field(default=8081, metadata=_range(0, 65535))
+    history_per_channel: int = field(default=1_000, metadata=_range(1, 1_000_000))
+    publish_rate_per_second: int = field(default=500, metadata=_range(1, 1_000_000))
+    # Real Ably (kind = "ably"): leave the endpoint empty for Ably itself, over TLS.
+    ably_endpoint: str = ""
+    ably_port: int = field(default=0, metadata=_range(0, 65535))
+    ably_tls: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     pricing: PricingSettings = field(default_factory=PricingSettings)
@@ -143,6 +165,7 @@ class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
 
 def load(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -244,6 +267,9 @@ def _to_bool(key: str, value: Any) -> bool:
 
 
 def _check_cross_field(settings: Settings) -> None:
+    name, colon, secret = settings.edge.api_key.partition(":")
+    if not (name and colon and secret):
+        raise ConfigError("edge.api_key: expected 'name:secret'")
     try:
         settings.pricing.params()
         settings.risk.params()

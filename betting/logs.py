@@ -34,9 +34,32 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class RepeatFilter(logging.Filter):
+    """Lets a line through once per window: an outage must not flood the log (or block the
+    event loop on a full stderr pipe) with the same retry message."""
+
+    def __init__(self, window_s: float = 10.0, remembered_max: int = 1_000) -> None:
+        super().__init__()
+        self._window_s = window_s
+        self._remembered_max = remembered_max
+        self._last: dict[tuple[str, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self._window_s:
+            return False
+        if len(self._last) >= self._remembered_max:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
 def configure(level: str = "WARNING") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

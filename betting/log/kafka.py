@@ -131,12 +131,25 @@ class KafkaLog:
         self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
     ) -> Processor:
         transactional_id = f"{self.settings.transactional_id_prefix}-{instance_id}"
-        return KafkaProcessor(self._options, group_id, topics, listener, transactional_id)
+        return KafkaProcessor(
+            self._options,
+            group_id,
+            topics,
+            listener,
+            transactional_id,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        )
 
     def group_consumer(
         self, group_id: str, topics: Sequence[str], from_beginning: bool = True
     ) -> GroupConsumer:
-        return _KafkaGroupConsumer(self._options, group_id, topics, from_beginning)
+        return _KafkaGroupConsumer(
+            self._options,
+            group_id,
+            topics,
+            from_beginning,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        )
 
     async def read_to_end(self, topic: str, partition: int) -> list[Record]:
         consumer = AIOKafkaConsumer(
@@ -275,8 +288,9 @@ class KafkaProcessor(_KafkaGroupConsumer):
         topics: Sequence[str],
         listener: PartitionListener,
         transactional_id: str,
+        **extra: Any,
     ) -> None:
-        super().__init__(options, group_id, topics, True, listener)
+        super().__init__(options, group_id, topics, True, listener, **extra)
         self._options = options
         self._transactional_id = transactional_id
         self._producer = self._new_producer()

@@ -85,6 +85,7 @@ class Engine:
         self._lock = asyncio.Lock()  # one batch at a time; rebalances wait for it
         self._processor: Processor | None = None
         self._held: list[Record] = []  # bets waiting for their partition's race commands
+        self._prefetched: list[Record] = []  # polled while the last batch committed
         self.stats = EngineStats()
 
     # -- the task -------------------------------------------------------------------------
@@ -115,19 +116,34 @@ class Engine:
 
     async def _step(self, processor: Processor) -> None:
         try:
-            polled = await processor.poll(self._engine.batch_max, self._poll_timeout_ms())
+            polled = self._prefetched or await processor.poll(
+                self._engine.batch_max, self._poll_timeout_ms()
+            )
+            self._prefetched = []
             records = await self._hold_back(self._held + polled, processor)
             async with self._lock:
                 started_ns = time.perf_counter_ns()
                 batch = self._process(records, processor.assignment())
                 processed_ns = time.perf_counter_ns()
                 if batch.outputs or batch.positions:
-                    await processor.commit(batch.outputs, batch.positions)
-                    self.stats.batches += 1
+                    await self._commit_and_prefetch(processor, batch)
                     _log_batch(records, batch, started_ns, processed_ns, len(self._held))
             self._readiness.ready("engine")
         except LogUnavailable as error:
             await self._recover(processor, error)
+
+    async def _commit_and_prefetch(self, processor: Processor, batch: _Batch) -> None:
+        """Take what the consumer has buffered while the transaction commits.
+
+        A consumer asks the broker for more only once its buffer is drained: draining it as
+        the commit starts puts the next fetch in flight during the commit, not after it.
+        """
+        commit = asyncio.create_task(processor.commit(batch.outputs, batch.positions))
+        try:
+            self._prefetched = await processor.poll(self._engine.batch_max, 0)
+        finally:
+            await commit
+        self.stats.batches += 1
 
     async def _recover(self, processor: Processor, error: Exception) -> None:
         """The batch did not commit: forget it, and rebuild from what the log holds."""
@@ -140,7 +156,7 @@ class Engine:
             await asyncio.sleep(delay_s)
             try:
                 async with self._lock:
-                    self._held = []
+                    self._held, self._prefetched = [], []
                     await processor.rewind()
                     await self._restore({number for _, number in processor.assignment()})
                 self._readiness.ready("engine")
@@ -311,9 +327,11 @@ def _log_batch(
     records: list[Record], batch: _Batch, started_ns: int, processed_ns: int, held: int
 ) -> None:
     if log.isEnabledFor(logging.DEBUG):
+        now_ms = time.time_ns() // 1_000_000 - (time.perf_counter_ns() - started_ns) // 1_000_000
         fields = {
             "records": len(records),
             "held": held,
+            "age_ms_max": max((now_ms - r.timestamp_ms for r in records), default=0),
             "outputs": len(batch.outputs),
             "process_ms": round((processed_ns - started_ns) / 1e6, 2),
             "commit_ms": round((time.perf_counter_ns() - processed_ns) / 1e6, 2),

@@ -51,7 +51,14 @@ class KillingLog(KafkaLog):
         self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
     ) -> Processor:
         transactional_id = f"{self.settings.transactional_id_prefix}-{instance_id}"
-        processor = KillingProcessor(self._options, group_id, topics, listener, transactional_id)
+        processor = KillingProcessor(
+            self._options,
+            group_id,
+            topics,
+            listener,
+            transactional_id,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+        )
         processor.kill_in_batch = self.kill_in_batch
         return processor
 

@@ -115,6 +115,6 @@ def start_engine_process(env: dict[str, str], *args: str) -> subprocess.Popen[by
         [sys.executable, "-m", "tests.integration.engine_process", *args],
         cwd=REPO,
         env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # a pipe nobody reads would fill and block it
     )

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -24,13 +25,23 @@ def free_port() -> int:
 
 
 def start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    """serve in its own process; its log goes to a temporary file (`process.log_path`), since
+    a pipe nobody reads would fill and block it."""
+    log_file = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False)
+    process = subprocess.Popen(
         [sys.executable, "-m", "betting", "serve"],
         cwd=REPO,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env={**os.environ, "BETTING_EDGE__PORT": "0", **env},
+        stdout=subprocess.DEVNULL,
+        stderr=log_file,
     )
+    process.log_path = log_file.name  # type: ignore[attr-defined]
+    log_file.close()
+    return process
+
+
+def serve_log(process: subprocess.Popen[bytes]) -> bytes:
+    return Path(process.log_path).read_bytes()  # type: ignore[attr-defined]
 
 
 def wait_http(url: str, timeout_s: float = 15.0) -> bytes:
@@ -53,15 +64,15 @@ def test_serve_answers_healthz_and_stops_cleanly(stop_signal: signal.Signals) ->
     try:
         assert wait_http(f"http://127.0.0.1:{port}/healthz") == b'{"status":"ok"}'
         process.send_signal(stop_signal)
-        _, stderr = process.communicate(timeout=15)
+        process.wait(timeout=15)
     finally:
         process.kill()
-    assert process.returncode == 0, stderr.decode()
-    assert b'"msg":"serving"' in stderr
+    assert process.returncode == 0, serve_log(process).decode()
+    assert b'"msg":"serving"' in serve_log(process)
 
 
 def test_serve_refuses_a_bad_config_naming_the_key() -> None:
     process = start_serve({"BETTING_SERVER__PORT": "not-a-port"})
-    _, stderr = process.communicate(timeout=15)
+    process.wait(timeout=15)
     assert process.returncode == 2
-    assert b"server.port: expected an integer" in stderr
+    assert b"server.port: expected an integer" in serve_log(process)
