@@ -27,16 +27,15 @@ def free_port() -> int:
 def start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """serve in its own process; its log goes to a temporary file (`process.log_path`), since
     a pipe nobody reads would fill and block it."""
-    log_file = tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "betting", "serve"],
-        cwd=REPO,
-        env={**os.environ, "BETTING_EDGE__PORT": "0", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=log_file,
-    )
+    with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False) as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "betting", "serve"],
+            cwd=REPO,
+            env={**os.environ, "BETTING_EDGE__PORT": "0", **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     process.log_path = log_file.name  # type: ignore[attr-defined]
-    log_file.close()
     return process
 
 
