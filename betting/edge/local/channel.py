@@ -1,0 +1,283 @@
+"""Channels: bounded history, id de-duplication, deltas computed once, fan-out of frames."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import secrets
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from betting.edge.local.delta import vcdiff_encode
+from betting.edge.local.messages import ChannelMessage, join_encoding, render
+from betting.edge.local.protocol import (
+    Action,
+    FrameCache,
+    ProtocolMessage,
+    WireFormat,
+    invariant,
+)
+from betting.edge.local.settings import LocalEdgeSettings
+
+log = logging.getLogger(__name__)
+
+ChannelHandler = Callable[[str, Sequence[ChannelMessage]], Awaitable[None]]
+
+
+class FrameSink(Protocol):
+    """Where a subscriber's frames go: written in order, synchronously."""
+
+    def send_frame(self, frame: bytes) -> None: ...
+
+
+class SubscriptionState(enum.Enum):
+    ATTACHED = "attached"
+    DETACHED = "detached"
+    FAILED = "failed"
+
+
+SUBSCRIPTION_TRANSITIONS = {
+    SubscriptionState.ATTACHED: frozenset({SubscriptionState.DETACHED, SubscriptionState.FAILED}),
+    SubscriptionState.DETACHED: frozenset(),
+    SubscriptionState.FAILED: frozenset(),
+}
+
+
+class Subscription:
+    """One socket attached to one channel."""
+
+    __slots__ = (
+        "connection_id",
+        "echo",
+        "last_serial",
+        "params",
+        "sink",
+        "state",
+        "wants_delta",
+        "wire_format",
+    )
+
+    def __init__(
+        self,
+        sink: FrameSink,
+        wire_format: WireFormat,
+        connection_id: str,
+        *,
+        echo: bool,
+        params: dict[str, str],
+    ) -> None:
+        self.sink = sink
+        self.wire_format = wire_format
+        self.connection_id = connection_id
+        self.echo = echo
+        self.params = params
+        self.wants_delta = params.get("delta") == "vcdiff"
+        # The serial of the last entry sent here; a delta needs the entry just before it.
+        self.last_serial = -1
+        self.state = SubscriptionState.ATTACHED
+
+    def move_to(self, state: SubscriptionState) -> None:
+        invariant(
+            state in SUBSCRIPTION_TRANSITIONS[self.state],
+            f"subscription cannot go from {self.state.value} to {state.value}",
+        )
+        self.state = state
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    """What one publish added to a channel, with its frames built lazily and shared."""
+
+    serial: int
+    channel_serial: str
+    connection_id: str | None
+    messages: list[ChannelMessage]
+    base: ChannelMessage | None
+    full: FrameCache
+    delta: FrameCache | None = None
+    delta_checked: bool = False
+
+
+class Channel:
+    def __init__(self, name: str, settings: LocalEdgeSettings) -> None:
+        self.name = name
+        self.epoch = secrets.token_hex(4)
+        self.history: deque[HistoryEntry] = deque(maxlen=settings.history_per_channel)
+        self.subscribers: dict[int, Subscription] = {}
+        self.last_serial = -1
+        self.handler_lock = asyncio.Lock()
+        self._seen_ids: OrderedDict[str, None] = OrderedDict()
+        self._seen_ids_max = settings.dedupe_ids_per_channel
+
+    @property
+    def channel_serial(self) -> str:
+        return f"{self.epoch}:{self.last_serial}"
+
+    def fresh(self, messages: Sequence[ChannelMessage]) -> list[ChannelMessage]:
+        """Messages whose client-chosen id was not seen within the de-duplication window."""
+        fresh: list[ChannelMessage] = []
+        ids_in_batch: set[str] = set()
+        for message in messages:
+            if message.id in self._seen_ids or message.id in ids_in_batch:
+                continue
+            ids_in_batch.add(message.id)
+            fresh.append(message)
+        return fresh
+
+    def commit(self, messages: Sequence[ChannelMessage], connection_id: str | None) -> None:
+        """Record, keep in history and fan out, all synchronously so order is the log's."""
+        fresh = self.fresh(messages)
+        if not fresh:
+            return
+        for message in fresh:
+            self._seen_ids[message.id] = None
+        while len(self._seen_ids) > self._seen_ids_max:
+            self._seen_ids.popitem(last=False)
+        entry = self._append(fresh, connection_id)
+        self._fan_out(entry)
+
+    def _append(self, messages: list[ChannelMessage], connection_id: str | None) -> HistoryEntry:
+        base = self.history[-1].messages[-1] if self.history else None
+        self.last_serial += 1
+        serial, channel_serial = self.last_serial, self.channel_serial
+        full = FrameCache(
+            lambda wire_format: self._message_frame(channel_serial, messages, wire_format)
+        )
+        entry = HistoryEntry(serial, channel_serial, connection_id, messages, base, full)
+        self.history.append(entry)
+        return entry
+
+    def _message_frame(
+        self, channel_serial: str, messages: list[ChannelMessage], wire_format: WireFormat
+    ) -> ProtocolMessage:
+        return self._protocol_message(
+            channel_serial, [render(message, wire_format) for message in messages]
+        )
+
+    def _protocol_message(
+        self, channel_serial: str, wire_messages: list[dict[str, Any]]
+    ) -> ProtocolMessage:
+        return {
+            "action": Action.MESSAGE,
+            "channel": self.name,
+            "channelSerial": channel_serial,
+            "messages": wire_messages,
+        }
+
+    def _fan_out(self, entry: HistoryEntry) -> None:
+        # Copy: a send may disconnect a slow subscriber, which unsubscribes it.
+        for subscription in list(self.subscribers.values()):
+            self.deliver(subscription, entry)
+
+    def deliver(self, subscription: Subscription, entry: HistoryEntry) -> None:
+        if not subscription.echo and subscription.connection_id == entry.connection_id:
+            return
+        frames = entry.full
+        if subscription.wants_delta and subscription.last_serial == entry.serial - 1:
+            frames = self._delta_frames(entry) or entry.full
+        subscription.last_serial = entry.serial
+        subscription.sink.send_frame(frames.frame(subscription.wire_format))
+
+    def _delta_frames(self, entry: HistoryEntry) -> FrameCache | None:
+        """Computed once per entry, on first need, then shared by every delta subscriber."""
+        if not entry.delta_checked:
+            entry.delta_checked = True
+            entry.delta = delta_frame_cache(self, entry)
+        return entry.delta
+
+    def subscribe(self, subscription: Subscription) -> None:
+        self.subscribers[id(subscription)] = subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        self.subscribers.pop(id(subscription), None)
+
+    def entries_after(self, channel_serial: str | None) -> list[HistoryEntry] | None:
+        """Entries a re-attaching subscriber missed, or None when continuity is lost."""
+        if not channel_serial:
+            return None
+        epoch, _, serial_text = channel_serial.partition(":")
+        if epoch != self.epoch or not serial_text.lstrip("-").isdigit():
+            return None
+        serial = int(serial_text)
+        if serial > self.last_serial:
+            return None
+        first_kept = self.history[0].serial if self.history else self.last_serial + 1
+        if serial + 1 < first_kept:
+            return None
+        return list(self.history)[serial + 1 - first_kept :]
+
+    def history_page(self, limit: int, *, backwards: bool) -> list[ChannelMessage]:
+        messages = [message for entry in self.history for message in entry.messages]
+        if backwards:
+            messages.reverse()
+        return messages[:limit]
+
+
+def delta_frame_cache(channel: Channel, entry: HistoryEntry) -> FrameCache | None:
+    """Each message as a VCDIFF against the one before it; None when nothing would be saved."""
+    base = entry.base
+    deltas: list[tuple[ChannelMessage, bytes, str, dict[str, Any]]] = []
+    for message in entry.messages:
+        source = base.payload_bytes() if base is not None else None
+        target = message.payload_bytes()
+        if base is None or source is None or target is None:
+            return None
+        delta = vcdiff_encode(source, target)
+        if len(delta) >= len(target):
+            return None
+        step = "utf-8/vcdiff" if isinstance(message.data, str) else "vcdiff"
+        extras = {"delta": {"from": base.id, "format": "vcdiff"}}
+        deltas.append((message, delta, join_encoding(message.encoding, step), extras))
+        base = message
+
+    def build(wire_format: WireFormat) -> ProtocolMessage:
+        wire_messages = [
+            render(message, wire_format, data=delta, encoding=encoding, extras=extras)
+            for message, delta, encoding, extras in deltas
+        ]
+        return channel._protocol_message(entry.channel_serial, wire_messages)
+
+    return FrameCache(build)
+
+
+class ChannelRegistry:
+    """All channels by name, and the in-process handlers that see client publishes first."""
+
+    def __init__(self, settings: LocalEdgeSettings) -> None:
+        self._settings = settings
+        self.instance = secrets.token_hex(4)
+        self._channels: dict[str, Channel] = {}
+        self._handlers: dict[str, ChannelHandler] = {}
+
+    def get(self, name: str) -> Channel:
+        channel = self._channels.get(name)
+        if channel is None:
+            channel = Channel(name, self._settings)
+            self._channels[name] = channel
+        return channel
+
+    def peek(self, name: str) -> Channel | None:
+        return self._channels.get(name)
+
+    def set_handler(self, name: str, handler: ChannelHandler) -> None:
+        invariant(name not in self._handlers, f"channel {name!r} already has a handler")
+        self._handlers[name] = handler
+
+    async def publish(
+        self, name: str, messages: Sequence[ChannelMessage], connection_id: str | None
+    ) -> None:
+        """Run the channel's handler (if any) before anyone sees or is told of the messages.
+        The lock keeps handler order, history order and fan-out order the same."""
+        channel = self.get(name)
+        handler = self._handlers.get(name)
+        if handler is None:
+            channel.commit(messages, connection_id)
+            return
+        async with channel.handler_lock:
+            fresh = channel.fresh(messages)
+            if fresh:
+                await handler(name, fresh)
+            channel.commit(fresh, connection_id)

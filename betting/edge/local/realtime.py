@@ -1,0 +1,392 @@
+"""One realtime websocket: connect, attach, publish, heartbeat, close, in Ably's protocol."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import orjson
+
+from betting.edge.local.auth import Credentials, now_ms, permits
+from betting.edge.local.channel import Channel, Subscription, SubscriptionState
+from betting.edge.local.connection import Connection, ConnectionState, PublishRequest
+from betting.edge.local.hub import Hub
+from betting.edge.local.messages import ChannelMessage, optional_string, read_data
+from betting.edge.local.protocol import (
+    Action,
+    EdgeError,
+    ErrorInfo,
+    Flag,
+    ProtocolMessage,
+    WireFormat,
+    bad_request,
+    decode,
+    encoded_frame,
+    permission_denied,
+)
+
+log = logging.getLogger(__name__)
+
+MODE_FLAGS = {"publish": Flag.PUBLISH, "subscribe": Flag.SUBSCRIBE}
+
+
+class WebSocketWriter(Protocol):
+    def write(self, frame: bytes) -> None: ...
+
+    def buffered_bytes(self) -> int: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class RealtimeSocket:
+    """Everything written to the client goes through `send_frame`, synchronously, so the
+    transport's buffer is the socket's one ordered outbound queue; past its bound the client
+    is too slow and is dropped (it may resume and be replayed from history)."""
+
+    def __init__(self, hub: Hub, writer: WebSocketWriter, wire_format: WireFormat) -> None:
+        self._hub = hub
+        self._writer = writer
+        self._wire_format = wire_format
+        self._settings = hub.settings
+        self.connection: Connection | None = None
+        self.subscriptions: dict[str, Subscription] = {}
+        self.open = True
+        self.echo = True
+
+    @property
+    def wire_format(self) -> WireFormat:
+        return self._wire_format
+
+    # Outbound
+
+    def send(self, message: ProtocolMessage) -> None:
+        self.send_frame(encoded_frame(message, self._wire_format))
+
+    def send_frame(self, frame: bytes) -> None:
+        if not self.open:
+            return
+        self._writer.write(frame)
+        if self._writer.buffered_bytes() > self._settings.outbound_queue_max_bytes:
+            log.warning("edge dropped a slow subscriber", extra=self._log_context())
+            self._part(ConnectionState.DISCONNECTED)
+            self._writer.abort()
+
+    # Lifecycle
+
+    def start(self, query: Mapping[str, str]) -> None:
+        try:
+            credentials = self._credentials(query)
+        except EdgeError as refused:
+            self.send({"action": Action.ERROR, "error": refused.info.as_wire()})
+            self.open = False
+            self._writer.close(1000, "")
+            return
+        self.echo = query.get("echo", "true") != "false"
+        resume_key = query.get("resume") or query.get("recover")
+        connection = self._hub.resumable(resume_key, credentials) if resume_key else None
+        error: ErrorInfo | None = None
+        if connection is None:
+            connection = self._hub.open_connection(credentials)
+            if resume_key:
+                error = ErrorInfo(80008, 400, "Unable to resume connection; state discarded")
+        else:
+            self._hub.resume(connection, self, lambda: _part_previous_socket(connection))
+        connection.sink = self
+        self.connection = connection
+        self._hub.sockets.add(self)
+        self._send_connected(error)
+
+    def lost(self) -> None:
+        """The transport is gone: keep the connection for a resume."""
+        self._part(ConnectionState.DISCONNECTED)
+
+    def _part(self, state: ConnectionState) -> None:
+        if not self.open:
+            return
+        self.open = False
+        self._hub.sockets.discard(self)
+        for name in list(self.subscriptions):
+            channel = self._hub.channels.peek(name)
+            if channel is not None:
+                self._drop_subscription(name, channel)
+        connection = self.connection
+        if connection is None or connection.sink is not self:
+            return
+        if state is ConnectionState.DISCONNECTED:
+            self._hub.connection_dropped(connection)
+        else:
+            self._hub.connection_ended(connection, state)
+
+    def abort_transport(self) -> None:
+        self._writer.abort()
+
+    def close_transport(self) -> None:
+        self._writer.close(1000, "")
+
+    def fail(self, error: ErrorInfo) -> None:
+        """A protocol error: this connection fails, the edge and other connections carry on."""
+        log.info("edge failed a connection", extra={**self._log_context(), "code": error.code})
+        self.send({"action": Action.ERROR, "error": error.as_wire()})
+        self._part(ConnectionState.FAILED)
+        self._writer.close(1000, "")
+
+    def _credentials(self, query: Mapping[str, str]) -> Credentials:
+        client_id = query.get("clientId") or None
+        token = query.get("accessToken") or query.get("access_token")
+        key = query.get("key")
+        if token:
+            credentials = self._hub.authority.from_token(token)
+        elif key:
+            credentials = self._hub.authority.from_key(key, client_id)
+        else:
+            raise EdgeError(40101, 401, "No key or token given")
+        if not credentials.may_connect_as(client_id):
+            raise EdgeError(40102, 401, "clientId does not match the token's clientId")
+        return credentials
+
+    def _send_connected(self, error: ErrorInfo | None) -> None:
+        connection = self.connection
+        if connection is None:
+            return
+        settings = self._settings
+        message: ProtocolMessage = {
+            "action": Action.CONNECTED,
+            "connectionId": connection.id,
+            "connectionDetails": {
+                "connectionKey": connection.key,
+                "clientId": connection.client_id,
+                "connectionStateTtl": settings.connection_state_ttl_ms,
+                "maxIdleInterval": settings.max_idle_interval_ms,
+                "maxMessageSize": settings.max_message_size,
+                "maxFrameSize": settings.max_frame_size,
+                "serverId": "local-edge",
+            },
+        }
+        if error is not None:
+            message["error"] = error.as_wire()
+        self.send(message)
+
+    def _log_context(self) -> dict[str, Any]:
+        return {"connection_id": self.connection.id if self.connection else None}
+
+    # Inbound
+
+    def receive(self, payload: bytes) -> None:
+        """One complete websocket message. Bad input fails the connection, never the edge."""
+        if not self.open or self.connection is None:
+            return
+        try:
+            message = decode(payload, self._wire_format)
+            if not isinstance(message, dict):
+                raise bad_request("A protocol message must be an object")
+            self._dispatch(message)
+        except EdgeError as error:
+            self.fail(error.info)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        action = message.get("action")
+        if action == Action.HEARTBEAT:
+            reply: ProtocolMessage = {"action": Action.HEARTBEAT}
+            if isinstance(message.get("id"), str):
+                reply["id"] = message["id"]
+            self.send(reply)
+        elif action == Action.MESSAGE:
+            self._on_publish(message)
+        elif action == Action.ATTACH:
+            self._on_attach(message)
+        elif action == Action.DETACH:
+            self._on_detach(message)
+        elif action == Action.CLOSE:
+            self.send({"action": Action.CLOSED})
+            self._part(ConnectionState.CLOSED)
+            self._writer.close(1000, "")
+        elif action == Action.AUTH:
+            self._on_auth(message)
+        else:
+            raise bad_request(f"Unexpected protocol message action {action!r}")
+
+    def _on_auth(self, message: dict[str, Any]) -> None:
+        auth = message.get("auth")
+        token = auth.get("accessToken") if isinstance(auth, dict) else None
+        connection = self.connection
+        if not isinstance(token, str) or connection is None:
+            raise bad_request("AUTH needs auth.accessToken")
+        credentials = self._hub.authority.from_token(token)
+        if credentials.client_id != connection.client_id:
+            raise EdgeError(40102, 401, "A new token may not change the clientId")
+        connection.credentials = credentials
+        self._send_connected(None)
+
+    # Channels
+
+    def _channel_name(self, message: dict[str, Any]) -> str:
+        name = message.get("channel")
+        if not isinstance(name, str) or not name:
+            raise bad_request("Protocol message needs a channel name")
+        return name
+
+    def _fail_channel(self, name: str, error: EdgeError) -> None:
+        subscription = self.subscriptions.pop(name, None)
+        if subscription is not None:
+            self._hub.channels.get(name).unsubscribe(subscription)
+            subscription.move_to(SubscriptionState.FAILED)
+        self.send({"action": Action.ERROR, "channel": name, "error": error.info.as_wire()})
+
+    def _on_attach(self, message: dict[str, Any]) -> None:
+        name = self._channel_name(message)
+        connection = self.connection
+        if connection is None:
+            return
+        capability = connection.credentials.capability
+        modes = [mode for mode in MODE_FLAGS if permits(capability, name, mode)]
+        if not modes:
+            self._fail_channel(name, permission_denied("subscribe", name))
+            return
+        channel = self._hub.channels.get(name)
+        self._drop_subscription(name, channel)
+        params = _string_params(message.get("params"))
+        subscription = Subscription(
+            self, self._wire_format, connection.id, echo=self.echo, params=params
+        )
+        serial = message.get("channelSerial")
+        missed = channel.entries_after(serial if isinstance(serial, str) else None)
+        flags = sum(MODE_FLAGS[mode] for mode in modes) | (
+            Flag.RESUMED if missed is not None else 0
+        )
+        self.send(
+            {
+                "action": Action.ATTACHED,
+                "channel": name,
+                "channelSerial": channel.channel_serial,
+                "params": params,
+                "flags": int(flags),
+            }
+        )
+        self.subscriptions[name] = subscription
+        if "subscribe" in modes:
+            self._replay_then_subscribe(channel, subscription, missed or [])
+
+    def _replay_then_subscribe(
+        self, channel: Channel, subscription: Subscription, missed: list[Any]
+    ) -> None:
+        """Synchronous, so nothing published meanwhile can slip between replay and live."""
+        for entry in missed:
+            channel.deliver(subscription, entry)
+        if self.open:
+            channel.subscribe(subscription)
+
+    def _drop_subscription(self, name: str, channel: Channel) -> None:
+        previous = self.subscriptions.pop(name, None)
+        if previous is not None:
+            channel.unsubscribe(previous)
+            previous.move_to(SubscriptionState.DETACHED)
+
+    def _on_detach(self, message: dict[str, Any]) -> None:
+        name = self._channel_name(message)
+        self._drop_subscription(name, self._hub.channels.get(name))
+        self.send({"action": Action.DETACHED, "channel": name})
+
+    # Publishing
+
+    def _on_publish(self, message: dict[str, Any]) -> None:
+        name = self._channel_name(message)
+        msg_serial = message.get("msgSerial")
+        raw_messages = message.get("messages")
+        connection = self.connection
+        if not isinstance(msg_serial, int) or isinstance(msg_serial, bool) or msg_serial < 0:
+            raise bad_request("MESSAGE needs a non-negative integer msgSerial")
+        if not isinstance(raw_messages, list) or connection is None:
+            raise bad_request("MESSAGE needs a list of messages")
+        if connection.is_duplicate_serial(msg_serial):
+            request = PublishRequest(msg_serial, name, [], duplicate=True)
+        else:
+            request = self._publish_request(connection, name, msg_serial, raw_messages)
+        if not connection.enqueue(request):
+            self.send(
+                {
+                    "action": Action.DISCONNECTED,
+                    "error": ErrorInfo(42910, 429, "Publishing faster than accepted").as_wire(),
+                }
+            )
+            self._part(ConnectionState.DISCONNECTED)
+            self._writer.close(1000, "")
+
+    def _publish_request(
+        self, connection: Connection, name: str, msg_serial: int, raw_messages: list[Any]
+    ) -> PublishRequest:
+        try:
+            messages = self._read_messages(connection, name, msg_serial, raw_messages)
+        except EdgeError as error:
+            return PublishRequest(msg_serial, name, [], rejection=error.info)
+        return PublishRequest(msg_serial, name, messages)
+
+    def _read_messages(
+        self, connection: Connection, name: str, msg_serial: int, raw_messages: list[Any]
+    ) -> list[ChannelMessage]:
+        if not permits(connection.credentials.capability, name, "publish"):
+            raise permission_denied("publish", name)
+        timestamp = now_ms()
+        messages = [
+            read_message(
+                raw, connection.credentials, f"{connection.id}:{msg_serial}:{index}", timestamp
+            )
+            for index, raw in enumerate(raw_messages)
+        ]
+        for message in messages:
+            message.connection_id = connection.id
+        if sum(message.size for message in messages) > self._settings.max_message_size:
+            raise EdgeError(40009, 413, "Message size exceeds maxMessageSize")
+        if not connection.rate.take(len(messages)):
+            raise EdgeError(42910, 429, "Rate limit exceeded; publish rejected")
+        return messages
+
+
+def read_message(
+    raw: Any, credentials: Credentials, default_id: str, timestamp: int
+) -> ChannelMessage:
+    """One client message, checked: its clientId must be one the credentials may use."""
+    if not isinstance(raw, dict):
+        raise bad_request("Each message must be an object")
+    data, encoding = read_data(raw.get("data"), raw.get("encoding"))
+    client_id = optional_string(raw, "clientId")
+    if not credentials.may_publish_as(client_id):
+        raise EdgeError(40012, 400, f"Cannot publish with clientId '{client_id}'")
+    if client_id is None and credentials.client_id not in (None, "*"):
+        client_id = credentials.client_id
+    extras = raw.get("extras")
+    if extras is not None and not isinstance(extras, dict):
+        raise bad_request("Message extras must be an object")
+    name = optional_string(raw, "name")
+    message_timestamp = raw.get("timestamp")
+    size = len(data) if data is not None else 0
+    size += len(name or "") + (len(orjson.dumps(extras)) if extras else 0)
+    return ChannelMessage(
+        id=optional_string(raw, "id") or default_id,
+        name=name,
+        data=data,
+        encoding=encoding,
+        client_id=client_id,
+        connection_id=None,
+        timestamp=message_timestamp if isinstance(message_timestamp, int) else timestamp,
+        extras=extras,
+        size=size,
+    )
+
+
+def _string_params(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(key): str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in raw.items()
+    }
+
+
+def _part_previous_socket(connection: Connection) -> None:
+    previous = connection.sink
+    if isinstance(previous, RealtimeSocket):
+        previous.lost()
+        previous.close_transport()

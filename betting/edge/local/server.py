@@ -1,0 +1,232 @@
+"""One asyncio.Protocol per TCP connection: REST over HTTP/1.1, or an Ably websocket.
+
+The websocket side uses the `websockets` library's sans-I/O protocol for the handshake and
+for reading frames, and writes the edge's pre-encoded frames straight to the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+from collections.abc import Sequence
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from websockets.exceptions import InvalidState
+from websockets.frames import OP_BINARY, OP_CONT, OP_TEXT, Frame
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from betting.edge.local import rest
+from betting.edge.local.http import (
+    HttpError,
+    HttpRequest,
+    body_length,
+    parse_head,
+    response_bytes,
+    split_head,
+)
+from betting.edge.local.hub import Hub
+from betting.edge.local.protocol import ErrorInfo, WireFormat
+from betting.edge.local.realtime import RealtimeSocket
+
+log = logging.getLogger(__name__)
+
+
+class Phase(enum.Enum):
+    HTTP = "http"
+    WEBSOCKET = "websocket"
+    CLOSED = "closed"
+
+
+class EdgeProtocol(asyncio.Protocol):
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._transport: asyncio.Transport | None = None
+        self._phase = Phase.HTTP
+        self._buffer = bytearray()
+        self._pending: HttpRequest | None = None
+        self._busy = False
+        self._websocket: ServerProtocol | None = None
+        self._socket: RealtimeSocket | None = None
+        self._fragments: list[bytes] = []
+        self._answering: asyncio.Task[None] | None = None
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._phase is Phase.WEBSOCKET:
+            self._websocket_data(data)
+        elif self._phase is Phase.HTTP:
+            self._buffer += data
+            self._http_data()
+
+    def eof_received(self) -> bool | None:
+        if self._websocket is not None:
+            self._websocket.receive_eof()
+            self._flush_websocket()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._phase = Phase.CLOSED
+        if self._socket is not None:
+            self._socket.lost()
+
+    # WebSocketWriter, used by RealtimeSocket
+
+    def write(self, frame: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(frame)
+
+    def buffered_bytes(self) -> int:
+        return self._transport.get_write_buffer_size() if self._transport else 0
+
+    def close(self, code: int, reason: str) -> None:
+        if self._websocket is None or self._transport is None:
+            return
+        with contextlib.suppress(InvalidState):
+            self._websocket.send_close(code, reason)
+        self._flush_websocket()
+        self._transport.close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # HTTP
+
+    def _http_data(self) -> None:
+        """Parse requests one at a time; the next waits until the previous one is answered."""
+        try:
+            while not self._busy and self._phase is Phase.HTTP:
+                if self._pending is None:
+                    head = split_head(self._buffer)
+                    if head is None:
+                        return
+                    self._pending = parse_head(head)
+                    if self._pending.wants_websocket:
+                        self._upgrade(self._pending)
+                        return
+                request = self._pending
+                length = body_length(request, self._hub.settings.max_http_body_size)
+                if len(self._buffer) < length:
+                    return
+                request.body = bytes(self._buffer[:length])
+                del self._buffer[:length]
+                self._pending = None
+                self._busy = True
+                self._answering = asyncio.create_task(self._answer(request))
+        except HttpError as error:
+            self._http_error(error)
+
+    def _http_error(self, error: HttpError) -> None:
+        info = ErrorInfo(error.status * 100, error.status, str(error))
+        body = orjson.dumps({"error": info.as_wire()})
+        self.write(response_bytes(error.status, rest.JSON_TYPE, body, keep_alive=False))
+        if self._transport is not None:
+            self._transport.close()
+        self._phase = Phase.CLOSED
+
+    async def _answer(self, request: HttpRequest) -> None:
+        status, content_type, body = await rest.handle(self._hub, request)
+        self.write(response_bytes(status, content_type, body, keep_alive=request.keep_alive))
+        self._busy = False
+        if not request.keep_alive and self._transport is not None:
+            self._transport.close()
+        elif self._phase is Phase.HTTP and self._buffer:
+            self._http_data()
+
+    # WebSocket
+
+    def _upgrade(self, request: HttpRequest) -> None:
+        websocket = ServerProtocol(max_size=self._hub.settings.max_frame_size)
+        websocket.receive_data(request.head + bytes(self._buffer))
+        self._buffer.clear()
+        self._websocket = websocket
+        self._phase = Phase.WEBSOCKET
+        events = websocket.events_received()
+        handshake = events[0] if events and isinstance(events[0], Request) else None
+        if handshake is None:
+            self._flush_websocket()
+            self.abort()
+            return
+        response = websocket.accept(handshake)
+        websocket.send_response(response)
+        self._flush_websocket()
+        if response.status_code != 101:
+            self.abort()
+            return
+        query = dict(parse_qsl(urlsplit(handshake.path).query, keep_blank_values=True))
+        wire_format = WireFormat.MSGPACK if query.get("format") == "msgpack" else WireFormat.JSON
+        self._socket = RealtimeSocket(self._hub, self, wire_format)
+        self._socket.start(query)
+        self._handle_frames(events[1:])
+
+    def _websocket_data(self, data: bytes) -> None:
+        websocket = self._websocket
+        if websocket is None:
+            return
+        websocket.receive_data(data)
+        self._handle_frames(websocket.events_received())
+        self._flush_websocket()
+
+    def _handle_frames(self, events: Sequence[object]) -> None:
+        for event in events:
+            if not isinstance(event, Frame) or self._socket is None:
+                continue
+            if event.opcode in (OP_TEXT, OP_BINARY, OP_CONT):
+                self._fragments.append(bytes(event.data))
+                if event.fin:
+                    payload = b"".join(self._fragments)
+                    self._fragments.clear()
+                    self._socket.receive(payload)
+
+    def _flush_websocket(self) -> None:
+        """Control frames (pongs, closes) and the handshake that the sans-I/O protocol wrote."""
+        websocket = self._websocket
+        if websocket is None or self._transport is None:
+            return
+        for chunk in websocket.data_to_send():
+            if chunk:
+                self.write(chunk)
+            elif not self._transport.is_closing():
+                self._transport.close()
+        if websocket.close_expected() and not self._transport.is_closing():
+            self._transport.close()
+
+
+class EdgeServer:
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+        self._server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None or not self._server.sockets:
+            return self._hub.settings.port
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        settings = self._hub.settings
+        self._server = await loop.create_server(
+            lambda: EdgeProtocol(self._hub), settings.host, settings.port, backlog=4096
+        )
+        self._hub.start()
+        log.info("local edge listening", extra={"host": settings.host, "port": self.port})
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for socket in list(self._hub.sockets):
+                if isinstance(socket, RealtimeSocket):
+                    socket.close_transport()
+            await self._server.wait_closed()
+        await self._hub.stop()

@@ -1,0 +1,69 @@
+"""Typed, frozen settings of the local Ably-compatible edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ALL_CAPABILITIES = '{"*":["*"]}'
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EdgeKey:
+    """An API key `name:secret` and the capability JSON it grants."""
+
+    key: str
+    capability: str = ALL_CAPABILITIES
+
+    def __post_init__(self) -> None:
+        name, separator, secret = self.key.partition(":")
+        if not (name and separator and secret):
+            raise ValueError(f"edge key must look like 'name:secret', got name {name!r}")
+
+    @property
+    def name(self) -> str:
+        return self.key.partition(":")[0]
+
+    @property
+    def secret(self) -> str:
+        return self.key.partition(":")[2]
+
+
+def _default_keys() -> tuple[EdgeKey, ...]:
+    return (EdgeKey(key="local.root:local-root-secret"),)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LocalEdgeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    keys: tuple[EdgeKey, ...] = field(default_factory=_default_keys)
+    history_per_channel: int = 1000
+    dedupe_ids_per_channel: int = 10_000
+    connection_state_ttl_ms: int = 120_000
+    max_idle_interval_ms: int = 15_000
+    heartbeat_interval_ms: int = 5_000
+    max_message_size: int = 65_536
+    max_frame_size: int = 262_144
+    max_http_body_size: int = 262_144
+    publish_rate_per_second: float = 500.0
+    inbound_queue_max: int = 256
+    outbound_queue_max_bytes: int = 4 * 1024 * 1024
+    token_ttl_ms_default: int = 3_600_000
+    token_ttl_ms_max: int = 86_400_000
+    history_page_max: int = 1000
+    # Resumable connections are bounded too: the oldest disconnected one is forgotten first.
+    disconnected_connections_max: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not self.keys:
+            raise ValueError("LocalEdgeSettings.keys: at least one key is needed")
+        if self.heartbeat_interval_ms >= self.max_idle_interval_ms:
+            raise ValueError(
+                "LocalEdgeSettings.heartbeat_interval_ms must be below max_idle_interval_ms"
+            )
+        for name in ("history_per_channel", "max_message_size", "outbound_queue_max_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"LocalEdgeSettings.{name} must be positive")
+
+    def key_named(self, name: str) -> EdgeKey | None:
+        return next((key for key in self.keys if key.name == name), None)

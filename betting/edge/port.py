@@ -1,0 +1,65 @@
+"""The edge port: how the app's tasks publish to and hear from realtime clients.
+
+Two adapters: `betting.edge.local.LocalEdge` (the in-process Ably-compatible edge) and
+`betting.edge.ably_adapter.AblyEdge` (real Ably through the official SDK).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+JsonValue = None | bool | int | float | str | list[Any] | dict[str, Any]
+MessageData = bytes | str | JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message the app publishes. `id` is the idempotency key: reuse it on every retry."""
+
+    name: str
+    data: MessageData
+    id: str | None = None
+    extras: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """A message a client published. `data` is decoded (JSON values, text, or bytes);
+    `encoding` holds any step left undone, such as encryption."""
+
+    id: str
+    name: str | None
+    data: Any
+    client_id: str | None
+    connection_id: str | None
+    timestamp_ms: int
+    encoding: str = ""
+    extras: Mapping[str, Any] | None = None
+
+
+MessageHandler = Callable[[Sequence[InboundMessage]], Awaitable[None]]
+
+
+class EdgePort(Protocol):
+    """With the local edge a client's publish is acknowledged only after its channel's
+    handler has completed, and negatively acknowledged if the handler raises."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, channel: str, messages: Sequence[OutboundMessage]) -> None: ...
+
+    async def subscribe(self, channel: str, handler: MessageHandler) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...

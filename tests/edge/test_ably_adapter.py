@@ -1,0 +1,38 @@
+"""The official-SDK adapter of the edge port, tested against the local edge."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from ably.types.message import Message
+
+from betting.edge.ably_adapter import AblyEdge, AblySettings
+from betting.edge.local.testing import ROOT_KEY, running_edge, sdk_clients
+from betting.edge.port import InboundMessage, OutboundMessage
+
+TIMEOUT_S = 5.0
+
+
+async def test_ably_adapter_publishes_and_subscribes() -> None:
+    async with running_edge() as edge:
+        settings = AblySettings(key=ROOT_KEY, endpoint="127.0.0.1", port=edge.port, tls=False)
+        inbound: asyncio.Queue[InboundMessage] = asyncio.Queue()
+
+        async def on_bets(messages: Sequence[InboundMessage]) -> None:
+            for message in messages:
+                inbound.put_nowait(message)
+
+        async with AblyEdge(settings) as port, sdk_clients(edge) as (_, client):
+            await port.subscribe("bets:1", on_bets)
+            odds: asyncio.Queue[Message] = asyncio.Queue()
+            await client.channels.get("race:1").subscribe(odds.put_nowait)
+
+            await port.publish("race:1", [OutboundMessage(name="odds", data={"r1": 250}, id="o-1")])
+            received = await asyncio.wait_for(odds.get(), TIMEOUT_S)
+            assert (received.name, received.data, received.id) == ("odds", {"r1": 250}, "o-1")
+
+            await client.channels.get("bets:1").publish("bet", {"stake_minor": 100})
+            bet = await asyncio.wait_for(inbound.get(), TIMEOUT_S)
+            assert (bet.name, bet.data) == ("bet", {"stake_minor": 100})
+            assert bet.connection_id and bet.timestamp_ms > 0
