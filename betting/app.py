@@ -13,11 +13,16 @@ from collections.abc import Coroutine
 from typing import Any
 
 from betting.api.http import build_app, http_server
+from betting.channels import odds_channel, user_channel
 from betting.config import Settings
+from betting.edge import build_edge
+from betting.edge.port import EdgePort
 from betting.health import Readiness
 from betting.log import build_event_log, topic_specs
 from betting.log.port import EventLog, LogUnavailable
+from betting.tasks.bets_in import BetsIn
 from betting.tasks.engine import Engine
+from betting.tasks.forward import Forwarder
 
 log = logging.getLogger("betting.app")
 LOG_CHECK_INTERVAL_S = 1.0
@@ -27,15 +32,25 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     readiness = Readiness()
-    server = http_server(build_app(readiness), settings.server.host, settings.server.port)
+    app = build_app(readiness, settings.edge)
+    server = http_server(app, settings.server.host, settings.server.port)
     event_log = build_event_log(settings)
+    edge = build_edge(settings.edge)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(server.serve(), name="http")
         await _open_log(event_log, settings, readiness, stop)
+        await edge.start()
         engine = Engine(event_log, settings, readiness, instance_id=settings.kafka.instance_id)
+        await BetsIn(
+            edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
+        ).start()
         work = [
             tasks.create_task(_named("engine", engine.run()), name="engine"),
             tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),
+            *(
+                tasks.create_task(_named(f.name, f.run()), name=f.name)
+                for f in forwarders(event_log, edge, settings)
+            ),
         ]
         await _wait_started(server)
         log.info(
@@ -47,8 +62,35 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         for task in work:
             task.cancel()
         await asyncio.gather(*work, return_exceptions=True)
+        await edge.stop()
         await event_log.stop()
         server.should_exit = True
+
+
+def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[Forwarder]:
+    group = settings.kafka.group_id
+    return [
+        Forwarder(
+            "odds-out",
+            event_log,
+            edge,
+            settings.topics.odds,
+            f"{group}.odds-out",
+            lambda odds: (odds_channel(str(odds["race_id"])), "odds"),
+        ),
+        Forwarder(
+            "outcomes-out",
+            event_log,
+            edge,
+            settings.topics.bet_results,
+            f"{group}.outcomes-out",
+            lambda outcome: (
+                (user_channel(str(outcome["user_id"])), "outcome")
+                if outcome.get("user_id")
+                else None
+            ),
+        ),
+    ]
 
 
 async def _open_log(

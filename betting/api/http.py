@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterator
 
+import orjson
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from betting.config import EdgeSettings
+from betting.edge.token_request import bettor_capability, signed_token_request
 from betting.health import Readiness
 
+USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+AUTH_BODY_MAX = 4_096
 
-def build_app(readiness: Readiness) -> Starlette:
+
+def build_app(readiness: Readiness, edge: EdgeSettings | None = None) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -23,7 +31,40 @@ def build_app(readiness: Readiness) -> Starlette:
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready", "reasons": readiness.reasons()}, 503)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    if edge is not None:
+        routes.append(Route("/auth/token", token_endpoint(edge), methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+def token_endpoint(edge: EdgeSettings) -> Callable[[Request], Awaitable[JSONResponse]]:
+    """A signed TokenRequest for a bettor: the SDK's authUrl. The key never leaves."""
+
+    async def issue(request: Request) -> JSONResponse:
+        body = await request.body()
+        if len(body) > AUTH_BODY_MAX:
+            return error_response(413, "body too large")
+        try:
+            fields = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return error_response(400, "body must be a JSON object with user_id")
+        user_id = fields.get("user_id") if isinstance(fields, dict) else None
+        if not isinstance(user_id, str) or not USER_ID.match(user_id):
+            return error_response(400, "user_id: 1 to 64 of letters, digits, _ . @ -")
+        token_request = signed_token_request(
+            edge.api_key,
+            user_id,
+            bettor_capability(user_id),
+            time.time_ns() // 1_000_000,
+            edge.token_ttl_ms,
+        )
+        return JSONResponse(token_request)
+
+    return issue
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status)
 
 
 class Server(uvicorn.Server):

@@ -1,0 +1,27 @@
+"""Channel names: one place for the names clients and tasks must agree on."""
+
+from __future__ import annotations
+
+import zlib
+
+ODDS_PREFIX = "outbound:odds:"
+USER_PREFIX = "outbound:user:"
+BETS_PREFIX = "inbound:bets:"
+
+
+def odds_channel(race_id: str) -> str:
+    return f"{ODDS_PREFIX}{race_id}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"{USER_PREFIX}{user_id}"
+
+
+def bets_channel(shard: int) -> str:
+    return f"{BETS_PREFIX}{shard}"
+
+
+def bets_shard(user_id: str, shards: int) -> int:
+    """A user's bets always go through one shard channel: their order is kept, and real
+    Ably's per-channel rate limit is shared by a fixed fraction of the users."""
+    return zlib.crc32(user_id.encode()) % shards

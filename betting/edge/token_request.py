@@ -1,0 +1,57 @@
+"""Signed Ably TokenRequests for bettors: the server's key signs, and never leaves the server.
+
+A client's SDK fetches one from `POST /auth/token` (its `authUrl`) and exchanges it with the
+edge for a token; real Ably and the local edge accept the same request. The signature is
+HMAC-SHA256 over the request's fields, one per line, keyed by the key's secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+import orjson
+
+from betting.channels import BETS_PREFIX, ODDS_PREFIX, user_channel
+
+TOKEN_TTL_MS = 3_600_000
+
+
+def bettor_capability(user_id: str) -> dict[str, list[str]]:
+    """Watch every race's odds and one's own channel; publish bets only."""
+    return {
+        f"{ODDS_PREFIX}*": ["subscribe", "history"],
+        user_channel(user_id): ["subscribe", "history"],
+        f"{BETS_PREFIX}*": ["publish"],
+    }
+
+
+def signed_token_request(
+    key: str,
+    client_id: str,
+    capability: dict[str, list[str]],
+    timestamp_ms: int,
+    ttl_ms: int = TOKEN_TTL_MS,
+    nonce: str | None = None,
+) -> dict[str, Any]:
+    key_name, _, secret = key.partition(":")
+    if not key_name or not secret:
+        raise ValueError("an API key looks like 'name:secret'")
+    fields: dict[str, Any] = {
+        "keyName": key_name,
+        "ttl": ttl_ms,
+        "capability": orjson.dumps(capability).decode(),
+        "clientId": client_id,
+        "timestamp": timestamp_ms,
+        "nonce": nonce or secrets.token_hex(16),
+    }
+    text = "".join(
+        f"{fields[name]}\n"
+        for name in ("keyName", "ttl", "capability", "clientId", "timestamp", "nonce")
+    )
+    digest = hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()
+    fields["mac"] = base64.b64encode(digest).decode()
+    return fields

@@ -1,0 +1,124 @@
+"""Forwarders from a log topic to edge channels: the Ably Kafka Connector's role.
+
+`odds` goes to `outbound:odds:<race>`, `bet-results` to `outbound:user:<user>`. Each message id
+is derived from topic, partition and offset, so a restart that republishes records it had
+already sent (offsets are committed after the publish) is de-duplicated by the edge. Records of
+one channel are published in topic order, in one call; channels go in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import orjson
+
+from betting.edge.port import EdgePort, OutboundMessage
+from betting.log.port import EventLog, LogUnavailable, Record, TopicPartition
+
+log = logging.getLogger("betting.forward")
+RETRY_MAX_S = 5.0
+T = TypeVar("T")
+
+# Where a decoded record goes, as (channel, message name); None skips it.
+Route = Callable[[dict[str, object]], tuple[str, str] | None]
+
+
+@dataclass
+class ForwardStats:
+    published: int = 0
+    skipped: int = 0
+
+
+class Forwarder:
+    def __init__(
+        self,
+        name: str,
+        event_log: EventLog,
+        edge: EdgePort,
+        topic: str,
+        group_id: str,
+        route: Route,
+        batch_max: int = 1_000,
+    ) -> None:
+        self.name = name
+        self._log = event_log
+        self._edge = edge
+        self._topic = topic
+        self._group_id = group_id
+        self._route = route
+        self._batch_max = batch_max
+        self.stats = ForwardStats()
+
+    async def run(self) -> None:
+        consumer = self._log.group_consumer(self._group_id, [self._topic], from_beginning=False)
+        await _retrying(consumer.start)
+        try:
+            while True:
+                records = await _retrying(lambda: consumer.poll(self._batch_max, 100))
+                if records:
+                    await self._forward(records)
+                    positions = next_positions(records)
+                    await _retrying(lambda: consumer.commit(positions))  # noqa: B023
+        finally:
+            await consumer.stop()
+
+    async def _forward(self, records: list[Record]) -> None:
+        by_channel: dict[str, list[OutboundMessage]] = {}
+        for record in records:
+            message = self._message(record)
+            if message is not None:
+                channel, outbound = message
+                by_channel.setdefault(channel, []).append(outbound)
+        await asyncio.gather(
+            *(self._publish(channel, messages) for channel, messages in by_channel.items())
+        )
+
+    def _message(self, record: Record) -> tuple[str, OutboundMessage] | None:
+        try:
+            value = orjson.loads(record.value)
+            target = self._route(value) if isinstance(value, dict) else None
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            target = None
+        if target is None:
+            self.stats.skipped += 1
+            return None
+        channel, name = target
+        message_id = f"{record.topic}:{record.partition}:{record.offset}"
+        return channel, OutboundMessage(name=name, data=value, id=message_id)
+
+    async def _publish(self, channel: str, messages: list[OutboundMessage]) -> None:
+        delay_s = 0.05
+        while True:
+            try:
+                await self._edge.publish(channel, messages)
+                self.stats.published += len(messages)
+                return
+            except Exception as error:  # the edge's SDK raises its own errors; retry them all
+                log.warning(
+                    "publish failed; retrying",
+                    extra={"fields": {"task": self.name, "channel": channel, "error": str(error)}},
+                )
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
+
+
+def next_positions(records: list[Record]) -> dict[TopicPartition, int]:
+    positions: dict[TopicPartition, int] = {}
+    for record in records:
+        positions[(record.topic, record.partition)] = record.offset + 1
+    return positions
+
+
+async def _retrying(call: Callable[[], Awaitable[T]]) -> T:
+    delay_s = 0.1
+    while True:
+        try:
+            return await call()
+        except LogUnavailable as error:
+            log.warning("event log unavailable", extra={"fields": {"error": str(error)}})
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, RETRY_MAX_S)
