@@ -9,11 +9,13 @@ import sys
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m betting {serve|edge|bench NAME|simulate}", file=sys.stderr)
+        print("usage: python -m betting {serve|edge|bench NAME}", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     if command == "serve":
         return run_serve()
+    if command == "edge":
+        return run_edge()
     if command == "bench":
         return run_bench(rest)
     print(f"unknown command: {command}", file=sys.stderr)
@@ -36,6 +38,37 @@ def run_serve() -> int:
     except Exception:
         logging.getLogger("betting").exception("a task failed; stopping")
         return 1
+    return 0
+
+
+def run_edge() -> int:
+    """The local edge alone, for front-end work against it: `python -m betting edge`."""
+    import asyncio
+    import signal
+
+    from betting import config, logs
+    from betting.edge import build_edge
+
+    try:
+        settings = config.load()
+    except config.ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
+    logs.configure(settings.server.log_level)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with build_edge(settings.edge):
+            logging.getLogger("betting.edge").info(
+                "edge serving",
+                extra={"fields": {"host": settings.edge.host, "port": settings.edge.port}},
+            )
+            await stop.wait()
+
+    asyncio.run(run())
     return 0
 
 

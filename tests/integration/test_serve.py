@@ -75,3 +75,20 @@ def test_serve_refuses_a_bad_config_naming_the_key() -> None:
     process.wait(timeout=15)
     assert process.returncode == 2
     assert b"server.port: expected an integer" in serve_log(process)
+
+
+def test_edge_command_serves_the_local_edge_alone() -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "betting", "edge"],
+        cwd=REPO,
+        env={**os.environ, "BETTING_EDGE__PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_http(f"http://127.0.0.1:{port}/time").startswith(b"[")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        process.kill()
