@@ -23,6 +23,7 @@ from betting.domain.events import (
     ResultRace,
     ResumeRace,
     SettleRace,
+    StartRace,
     SuspendRace,
     UpdateStrengths,
     VoidRace,
@@ -145,6 +146,7 @@ _COMMAND_NAMES: dict[type[Any], str] = {
     VoidRace: "void",
     WithdrawRunner: "withdraw",
     UpdateStrengths: "strengths",
+    StartRace: "start",
 }
 
 
@@ -166,6 +168,8 @@ def encode_command(command: CreateRace | RaceCommand, request_id: str = "") -> b
         body["runner_id"] = command.runner_id
     elif isinstance(command, UpdateStrengths):
         body["strengths"] = [list(pair) for pair in command.strengths]
+    elif isinstance(command, StartRace):
+        body["seed"] = command.seed
     return orjson.dumps(body)
 
 
@@ -200,6 +204,8 @@ def _command(fields: Fields, kind: object, race_id: str, at_ms: int) -> CreateRa
         return ResultRace(race_id, tuple(placings), at_ms)
     if kind == "void":
         return VoidRace(race_id, fields.text("reason", NAME_MAX), at_ms)
+    if kind == "start":
+        return StartRace(race_id, fields.integer("seed", 0, 2**63 - 1), at_ms)
     if kind == "withdraw":
         return WithdrawRunner(race_id, fields.text("runner_id"), at_ms)
     if kind == "strengths":

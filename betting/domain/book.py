@@ -23,6 +23,7 @@ from betting.domain.events import (
     ResultRace,
     ResumeRace,
     SettleRace,
+    StartRace,
     SuspendRace,
     UpdateStrengths,
     VoidRace,
@@ -38,6 +39,8 @@ from betting.domain.model import (
 )
 from betting.domain.money import Odds, payout_minor
 from betting.domain.serial import (
+    bet_from_list,
+    bet_to_list,
     outcome_from_list,
     outcome_to_list,
     race_from_dict,
@@ -48,6 +51,7 @@ S = RaceState
 _BEFORE_OFF = frozenset({S.SCHEDULED, S.OPEN, S.SUSPENDED})
 _TRANSITIONS: dict[type, tuple[frozenset[RaceState], RaceState | None]] = {
     OpenRace: (frozenset({S.SCHEDULED}), S.OPEN),
+    StartRace: (frozenset({S.OPEN, S.SUSPENDED}), None),
     SuspendRace: (frozenset({S.OPEN}), S.SUSPENDED),
     ResumeRace: (frozenset({S.SUSPENDED}), S.OPEN),
     CloseRace: (frozenset({S.OPEN, S.SUSPENDED}), S.CLOSED),
@@ -59,6 +63,7 @@ _TRANSITIONS: dict[type, tuple[frozenset[RaceState], RaceState | None]] = {
 }
 DEFAULT_STRENGTH = 100
 SNAPSHOT_SCHEMA = 1
+REQUEST_IDS_MAX = 1_000  # recent admin request ids remembered per race, for idempotency
 
 
 class Book:
@@ -70,6 +75,11 @@ class Book:
         self.dirty = True  # prices or state changed since that snapshot
         self.placings: tuple[str, ...] = ()
         self.void_reason = ""
+        self.in_play = False
+        self.started_at_ms = 0
+        self.seed = 0
+        self.pending: list[tuple[int, Bet]] = []  # in-play bets waiting out the delay
+        self.request_ids: deque[str] = deque(maxlen=REQUEST_IDS_MAX)
         self.runner_index = {runner.runner_id: i for i, runner in enumerate(race.runners)}
         self.strengths = [runner.rating or DEFAULT_STRENGTH for runner in race.runners]
         self.active = [True] * len(race.runners)
@@ -97,11 +107,14 @@ class Book:
         self.command(event)
         return None
 
-    def command(self, command: RaceCommand) -> None:
+    def command(self, command: RaceCommand, request_id: str = "") -> None:
+        """Apply a race command; one already applied under the same request id is a no-op."""
         if command.race_id != self.race.race_id:
             raise InvalidValue(f"command for race {command.race_id} sent to {self.race.race_id}")
+        if request_id and request_id in self.request_ids:
+            return
         allowed_from, to_state = _TRANSITIONS[type(command)]
-        if self.state not in allowed_from:
+        if self.state not in allowed_from or (isinstance(command, StartRace) and self.in_play):
             raise IllegalTransition(self.race.race_id, self.state, _command_name(command))
         if isinstance(command, ResultRace):
             self._check_placings(command.placings)
@@ -112,8 +125,12 @@ class Book:
             self._withdraw(command.runner_id)
         elif isinstance(command, UpdateStrengths):
             self._update_strengths(command.strengths)
+        elif isinstance(command, StartRace):
+            self.in_play, self.started_at_ms, self.seed = True, command.at_ms, command.seed
         if to_state is not None:
             self.state = to_state
+        if request_id:
+            self.request_ids.append(request_id)
         self.dirty = True
 
     def place(self, bet: Bet) -> Outcome:
@@ -130,6 +147,25 @@ class Book:
             self._accept(bet, index, decision)
         self.outcomes[bet.bet_id] = outcome
         return outcome
+
+    def submit(self, bet: Bet) -> Outcome | None:
+        """Decide a bet now, or, in play, hold it for the bet delay (answering None)."""
+        delay_ms = self.race.risk.in_play_bet_delay_ms
+        if not self.in_play or not delay_ms or bet.bet_id in self.outcomes:
+            return self.place(bet)
+        if all(held.bet_id != bet.bet_id for _, held in self.pending):
+            self.pending.append((bet.received_at_ms + delay_ms, bet))
+        return None
+
+    def release_due(self, now_ms: int) -> list[Outcome]:
+        """Decide held bets whose delay has passed, at the price of this moment. When the race
+        is no longer open every held bet is decided at once (RACE_NOT_OPEN)."""
+        if not self.pending:
+            return []
+        open_now = self.state is RaceState.OPEN
+        due = [(at, bet) for at, bet in self.pending if at <= now_ms or not open_now]
+        self.pending = [(at, bet) for at, bet in self.pending if at > now_ms and open_now]
+        return [self.place(bet) for _, bet in due]
 
     # -- reading --------------------------------------------------------------------------
 
@@ -204,6 +240,11 @@ class Book:
                 "dirty": self.dirty,
                 "placings": list(self.placings),
                 "void_reason": self.void_reason,
+                "in_play": self.in_play,
+                "started_at_ms": self.started_at_ms,
+                "seed": self.seed,
+                "pending": [[at, bet_to_list(bet)] for at, bet in self.pending],
+                "request_ids": list(self.request_ids),
                 "strengths": self.strengths,
                 "active": self.active,
                 "latest_ms": self.latest_ms,
@@ -227,6 +268,11 @@ class Book:
             book.dirty = fields["dirty"] or bool(outcomes)
             book.placings = tuple(fields["placings"])
             book.void_reason = fields["void_reason"]
+            book.in_play = fields["in_play"]
+            book.started_at_ms = fields["started_at_ms"]
+            book.seed = fields["seed"]
+            book.pending = [(at, bet_from_list(row)) for at, row in fields["pending"]]
+            book.request_ids.extend(fields["request_ids"])
             book.strengths = list(fields["strengths"])
             book.active = list(fields["active"])
             book.latest_ms = fields["latest_ms"]

@@ -56,6 +56,15 @@ class ResultRace:
 
 
 @dataclass(frozen=True, slots=True)
+class StartRace:
+    """The off: the race runs in play. Bets wait the bet delay, then meet the price then."""
+
+    race_id: str
+    seed: int  # the in-race model's seed: the same seed replays the same race
+    at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class SettleRace:
     race_id: str
     at_ms: int
@@ -86,6 +95,7 @@ class UpdateStrengths:
 
 RaceCommand = (
     OpenRace
+    | StartRace
     | SuspendRace
     | ResumeRace
     | CloseRace

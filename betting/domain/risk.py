@@ -22,6 +22,7 @@ class RiskParams:
     runner_liability_max_minor: int = 500_000_000
     race_liability_max_minor: int = 1_000_000_000
     version_history_max: int = 100_000  # bound on remembered odds versions per race
+    in_play_bet_delay_ms: int = 2_000  # an in-play bet waits this long, then meets the price
 
     def __post_init__(self) -> None:
         if not 1 <= self.stake_min_minor <= self.stake_max_minor:
@@ -32,6 +33,8 @@ class RiskParams:
             raise InvalidValue("late_window_ms must not be negative")
         if self.runner_liability_max_minor < 0 or self.race_liability_max_minor < 0:
             raise InvalidValue("liability caps must not be negative")
+        if not 0 <= self.in_play_bet_delay_ms <= 60_000:
+            raise InvalidValue("in_play_bet_delay_ms must be in [0, 60000]")
         if self.version_history_max < 1:
             raise InvalidValue("version_history_max must be at least 1")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from betting.domain.errors import InvalidValue
 from betting.domain.events import CreateRace
-from betting.domain.model import FavourablePolicy, Outcome, RejectReason, Runner
+from betting.domain.model import Bet, FavourablePolicy, Outcome, RejectReason, Runner
 from betting.domain.money import Odds
 from betting.domain.pricing import PricingParams
 from betting.domain.risk import RiskParams
@@ -44,6 +44,28 @@ def race_from_dict(data: dict[str, Any]) -> CreateRace:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidValue(f"race definition: {error}") from error
+
+
+def bet_to_list(bet: Bet) -> list[Any]:
+    return [
+        bet.bet_id,
+        bet.user_id,
+        bet.race_id,
+        bet.runner_id,
+        bet.stake_minor,
+        bet.odds_seen.hundredths,
+        bet.odds_version,
+        bet.received_at_ms,
+        bet.client_sent_at_ms,
+    ]
+
+
+def bet_from_list(row: list[Any]) -> Bet:
+    try:
+        (bet_id, user_id, race_id, runner_id, stake, odds, version, received, sent) = row
+        return Bet(bet_id, user_id, race_id, runner_id, stake, Odds(odds), version, received, sent)
+    except (TypeError, ValueError) as error:
+        raise InvalidValue(f"bet: {error}") from error
 
 
 def outcome_to_list(outcome: Outcome) -> list[Any]:

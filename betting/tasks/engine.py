@@ -188,7 +188,7 @@ class Engine:
         """Wake in time to publish conflated odds that are waiting."""
         interval = self._engine.odds_interval_ms
         pending = self._held or any(
-            book.dirty for books in self.books.values() for book in books.values()
+            book.dirty or book.pending for books in self.books.values() for book in books.values()
         )
         return min(self._engine.batch_wait_ms, interval) if pending else 100
 
@@ -223,9 +223,20 @@ class Engine:
             else:
                 self._handle_command(record, batch)
             batch.positions[(record.topic, record.partition)] = record.offset + 1
+        self._release_held_bets(batch)
         self._publish_due_odds(batch)
         self._write_headers(batch)
         return batch
+
+    def _release_held_bets(self, batch: _Batch) -> None:
+        now_ms = self._clock_ms()
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                released = book.release_due(now_ms) if book.pending else []
+                for outcome in released:
+                    self._emit(number, outcome, batch, changelog=True)
+                if released:
+                    batch.partition_of[race_id] = number  # the held list changed
 
     def _handle_bet(self, record: Record, batch: _Batch) -> None:
         try:
@@ -240,13 +251,18 @@ class Engine:
             self._emit(record.partition, _no_race(bet), batch)
             return
         known = bet.bet_id in book.outcomes
-        outcome = book.place(bet)
+        outcome = book.submit(bet)
+        if outcome is None:
+            # In play: held for the bet delay. The held list is in the header, which must be
+            # logged in this transaction, with the offset that consumed the bet.
+            batch.partition_of[bet.race_id] = record.partition
+            return
         # A retry gets the same answer again; the changelog keeps each outcome once.
         self._emit(record.partition, outcome, batch, changelog=not known)
 
     def _handle_command(self, record: Record, batch: _Batch) -> None:
         try:
-            command, _request_id = codec.decode_command(record.value)
+            command, request_id = codec.decode_command(record.value)
         except codec.CodecError as error:
             self._dead_letter(record, str(error), batch)
             return
@@ -258,7 +274,7 @@ class Engine:
             elif command.race_id not in books:
                 raise DomainError(f"no race {command.race_id!r}")
             else:
-                books[command.race_id].apply(command)
+                books[command.race_id].command(command, request_id)
         except DomainError as error:
             self.stats.commands_refused += 1
             log.info("command refused", extra={"fields": {"error": str(error)}})

@@ -12,6 +12,7 @@ from betting.domain.events import (
     ResultRace,
     ResumeRace,
     SettleRace,
+    StartRace,
     SuspendRace,
     UpdateStrengths,
     VoidRace,
@@ -238,3 +239,47 @@ def test_last_runner_cannot_be_withdrawn() -> None:
 
 def _fields(bet: object) -> dict[str, object]:
     return {name: getattr(bet, name) for name in bet.__slots__}  # type: ignore[attr-defined]
+
+
+def test_in_play_bets_wait_the_delay_then_meet_the_price_of_that_moment() -> None:
+    book = open_book(risk=RiskParams(in_play_bet_delay_ms=2_000))
+    book.apply(StartRace(RACE_ID, seed=7, at_ms=1_500))
+    assert book.in_play
+    held = bet_at_current_price(book, "held", at_ms=2_000)
+    assert book.submit(held) is None and book.submit(held) is None  # held once
+    assert book.release_due(3_999) == []
+    book.place(bet_at_current_price(book, "mover", runner=0, stake_minor=5_000_000))
+    (outcome,) = book.release_due(4_000)
+    assert outcome.bet_id == "held" and outcome.reason is RejectReason.ODDS_CHANGED
+    assert book.pending == []
+
+
+def test_closing_decides_every_held_bet_at_once() -> None:
+    book = open_book()
+    book.apply(StartRace(RACE_ID, seed=1, at_ms=1_500))
+    assert book.submit(bet_at_current_price(book, "held", at_ms=2_000)) is None
+    book.apply(CloseRace(RACE_ID, at_ms=2_100))
+    (outcome,) = book.release_due(2_100)
+    assert outcome.reason is RejectReason.RACE_NOT_OPEN
+
+
+def test_start_is_refused_unless_open_and_not_yet_started() -> None:
+    book = Book(race())
+    with pytest.raises(IllegalTransition):
+        book.apply(StartRace(RACE_ID, 1, 5))
+    book.apply(OpenRace(RACE_ID, 6))
+    book.apply(StartRace(RACE_ID, 1, 7))
+    with pytest.raises(IllegalTransition):
+        book.apply(StartRace(RACE_ID, 1, 8))
+
+
+def test_a_command_repeated_under_its_request_id_is_applied_once() -> None:
+    book = Book(race())
+    book.command(OpenRace(RACE_ID, 1), request_id="req-1")
+    book.command(OpenRace(RACE_ID, 2), request_id="req-1")  # a retry: no error, no change
+    assert book.state is RaceState.OPEN
+    with pytest.raises(IllegalTransition):
+        book.command(OpenRace(RACE_ID, 3), request_id="req-2")
+    restored = Book.restore(book.snapshot())
+    restored.command(OpenRace(RACE_ID, 4), request_id="req-1")
+    assert restored.snapshot() == book.snapshot()

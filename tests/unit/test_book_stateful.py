@@ -15,11 +15,12 @@ from betting.domain.events import (
     ResultRace,
     ResumeRace,
     SettleRace,
+    StartRace,
     SuspendRace,
     VoidRace,
     WithdrawRunner,
 )
-from betting.domain.model import Bet, RaceState
+from betting.domain.model import Bet, Outcome, RaceState
 from betting.domain.money import LADDER, Odds
 from betting.domain.risk import RiskParams
 from tests.unit.races import RACE_ID, race
@@ -55,6 +56,7 @@ class RaceMachine(RuleBasedStateMachine):
         self.accepted: dict[str, Bet] = {}
         self.bet_count = 0
         self.withdrawn: set[str] = set()
+        self.held: dict[str, Bet] = {}
 
     def _command(self, name: str, command: RaceCommand) -> None:
         self.clock_ms += 1
@@ -133,14 +135,36 @@ class RaceMachine(RuleBasedStateMachine):
             max(self.book.version - version_lag, 1),
             self.clock_ms + delay_ms,
         )
-        outcome = self.book.place(bet)
+        outcome = self.book.submit(bet)
+        if outcome is None:  # in play: held for the delay
+            self.held[bet.bet_id] = bet
+            return
+        self._check_decided(bet, outcome, current, seen)
+
+    def _check_decided(self, bet: Bet, outcome: Outcome, current: Odds, seen: Odds) -> None:
         if outcome.accepted:
             assert self.state is S.OPEN and bet.runner_id not in self.withdrawn
-            assert RISK.stake_min_minor <= stake <= RISK.stake_max_minor
+            assert RISK.stake_min_minor <= bet.stake_minor <= RISK.stake_max_minor
             assert outcome.odds is not None and outcome.odds >= seen
             assert outcome.odds.tick - current.tick <= RISK.odds_tolerance_ticks
             self.accepted[bet.bet_id] = bet
         assert self.book.place(bet) is outcome  # idempotent at once
+
+    @precondition(lambda self: self.state in (S.OPEN, S.SUSPENDED) and not self.book.in_play)
+    @rule(seed=st.integers(0, 2**32))
+    def start(self, seed: int) -> None:
+        self.clock_ms += 1
+        self.book.apply(StartRace(RACE_ID, seed, self.clock_ms))
+
+    @rule(after_ms=st.integers(0, 3_000))
+    def release(self, after_ms: int) -> None:
+        self.clock_ms += after_ms
+        for outcome in self.book.release_due(self.clock_ms):
+            bet = self.held.pop(outcome.bet_id)
+            assert outcome.reason is not None or self.state is S.OPEN
+            if outcome.accepted:
+                self.accepted[bet.bet_id] = bet
+        assert all(at > self.clock_ms for at, _ in self.book.pending) or self.state is not S.OPEN
 
     @rule(after_ms=st.integers(0, 600))
     def publish(self, after_ms: int) -> None:
