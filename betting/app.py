@@ -13,16 +13,18 @@ from collections.abc import Coroutine
 from typing import Any
 
 from betting.api.http import build_app, http_server
-from betting.channels import odds_channel, user_channel
+from betting.api.services import Services
 from betting.config import Settings
 from betting.edge import build_edge
 from betting.edge.port import EdgePort
 from betting.health import Readiness
 from betting.log import build_event_log, topic_specs
 from betting.log.port import EventLog, LogUnavailable
+from betting.tasks import routes as routes_module
 from betting.tasks.bets_in import BetsIn
 from betting.tasks.engine import Engine
-from betting.tasks.forward import Forwarder
+from betting.tasks.forward import Forwarder, Route
+from betting.tasks.views import Views
 
 log = logging.getLogger("betting.app")
 LOG_CHECK_INTERVAL_S = 1.0
@@ -32,7 +34,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     readiness = Readiness()
-    app = build_app(readiness, settings.edge)
+    readiness.not_ready("views", "reading the log")
+    services = Services(settings)
+    app = build_app(readiness, settings.edge, services)
     server = http_server(app, settings.server.host, settings.server.port)
     event_log = build_event_log(settings)
     edge = build_edge(settings.edge)
@@ -40,6 +44,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         tasks.create_task(server.serve(), name="http")
         await _open_log(event_log, settings, readiness, stop)
         await edge.start()
+        views = Views(event_log, settings)
+        services.producer, services.views = event_log.producer(), views
+        services.edge_port = getattr(edge, "port", None)
         engine = Engine(event_log, settings, readiness, instance_id=settings.kafka.instance_id)
         await BetsIn(
             edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
@@ -47,6 +54,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         work = [
             tasks.create_task(_named("engine", engine.run()), name="engine"),
             tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),
+            tasks.create_task(_named("views", views.run(readiness)), name="views"),
             *(
                 tasks.create_task(_named(f.name, f.run()), name=f.name)
                 for f in forwarders(event_log, edge, settings)
@@ -68,28 +76,15 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[Forwarder]:
-    group = settings.kafka.group_id
+    group, topics = settings.kafka.group_id, settings.topics
+    routes: list[tuple[str, str, Route]] = [
+        ("odds-out", topics.odds, routes_module.odds_route),
+        ("outcomes-out", topics.bet_results, routes_module.outcome_route),
+        ("notifier", topics.settlements, routes_module.settlement_route),
+    ]
     return [
-        Forwarder(
-            "odds-out",
-            event_log,
-            edge,
-            settings.topics.odds,
-            f"{group}.odds-out",
-            lambda odds: (odds_channel(str(odds["race_id"])), "odds"),
-        ),
-        Forwarder(
-            "outcomes-out",
-            event_log,
-            edge,
-            settings.topics.bet_results,
-            f"{group}.outcomes-out",
-            lambda outcome: (
-                (user_channel(str(outcome["user_id"])), "outcome")
-                if outcome.get("user_id")
-                else None
-            ),
-        ),
+        Forwarder(name, event_log, edge, topic, f"{group}.{name}", route)
+        for name, topic, route in routes
     ]
 
 

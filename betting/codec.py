@@ -31,6 +31,7 @@ from betting.domain.events import (
 )
 from betting.domain.model import Bet, OddsSnapshot, Outcome, RaceState, RunnerPrice
 from betting.domain.money import Odds
+from betting.domain.settlement import Settlement
 
 SCHEMA = 1
 ID_MAX = 128
@@ -170,6 +171,7 @@ def encode_command(command: CreateRace | RaceCommand, request_id: str = "") -> b
         body["strengths"] = [list(pair) for pair in command.strengths]
     elif isinstance(command, StartRace):
         body["seed"] = command.seed
+        body["length_mm"] = command.length_mm
     return orjson.dumps(body)
 
 
@@ -205,7 +207,8 @@ def _command(fields: Fields, kind: object, race_id: str, at_ms: int) -> CreateRa
     if kind == "void":
         return VoidRace(race_id, fields.text("reason", NAME_MAX), at_ms)
     if kind == "start":
-        return StartRace(race_id, fields.integer("seed", 0, 2**63 - 1), at_ms)
+        seed = fields.integer("seed", 0, 2**63 - 1)
+        return StartRace(race_id, seed, at_ms, fields.integer("length_mm", 1_000, 100_000_000))
     if kind == "withdraw":
         return WithdrawRunner(race_id, fields.text("runner_id"), at_ms)
     if kind == "strengths":
@@ -308,5 +311,20 @@ def encode_dead_letter(
             "error": error,
             "key": base64.b64encode(key).decode() if key is not None else None,
             "value": base64.b64encode(value).decode(),
+        }
+    )
+
+
+def encode_settlement(settlement: Settlement) -> bytes:
+    return orjson.dumps(
+        {
+            "v": SCHEMA,
+            "bet_id": settlement.bet_id,
+            "user_id": settlement.user_id,
+            "race_id": settlement.race_id,
+            "runner_id": settlement.runner_id,
+            "stake_minor": settlement.stake_minor,
+            "result": str(settlement.result),
+            "payout_minor": settlement.payout_minor,
         }
     )

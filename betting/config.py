@@ -127,6 +127,8 @@ class TopicSettings:
     bet_results: str = "bet-results"
     book_changelog: str = "book-changelog"
     dead_letters: str = "dead-letters"
+    settlements: str = "settlements"
+    users: str = "users"  # compacted: each user's notification preference
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ class EngineSettings:
     batch_max: int = field(default=2_000, metadata=_range(1, 1_000_000))
     batch_wait_ms: int = field(default=5, metadata=_range(0, 10_000))
     queue_max: int = field(default=10_000, metadata=_range(1, 10_000_000))
+    race_tick_ms: int = field(default=250, metadata=_range(10, 10_000))  # in-play model step
+    race_length_mm: int = field(default=1_000_000, metadata=_range(1_000, 100_000_000))
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,15 @@ class EdgeSettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    # The operator's bearer token. The default is for a developer's machine only; set a real
+    # one from the environment (BETTING_ADMIN__TOKEN).
+    token: str = field(default="local-admin-token", repr=False, metadata=SECRET)
+    body_max_bytes: int = field(default=65_536, metadata=_range(1_024, 10_485_760))
+    starting_soon_lead_ms: int = field(default=60_000, metadata=_range(0, 86_400_000))
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     pricing: PricingSettings = field(default_factory=PricingSettings)
@@ -166,6 +179,7 @@ class Settings:
     topics: TopicSettings = field(default_factory=TopicSettings)
     engine: EngineSettings = field(default_factory=EngineSettings)
     edge: EdgeSettings = field(default_factory=EdgeSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
 
 
 def load(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:

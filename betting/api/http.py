@@ -1,4 +1,4 @@
-"""The HTTP server of the process: health now; the admin API and web pages join it later."""
+"""The HTTP server of the process: health, token requests, the admin and public APIs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from betting.api.admin import admin_routes
+from betting.api.public import public_routes
+from betting.api.services import Services
 from betting.config import EdgeSettings
 from betting.edge.token_request import bettor_capability, signed_token_request
 from betting.health import Readiness
@@ -22,7 +25,9 @@ USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 AUTH_BODY_MAX = 4_096
 
 
-def build_app(readiness: Readiness, edge: EdgeSettings | None = None) -> Starlette:
+def build_app(
+    readiness: Readiness, edge: EdgeSettings | None = None, services: Services | None = None
+) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -34,6 +39,8 @@ def build_app(readiness: Readiness, edge: EdgeSettings | None = None) -> Starlet
     routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
     if edge is not None:
         routes.append(Route("/auth/token", token_endpoint(edge), methods=["POST"]))
+    if services is not None:
+        routes += admin_routes(services) + public_routes(services)
     return Starlette(routes=routes)
 
 

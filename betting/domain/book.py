@@ -78,6 +78,7 @@ class Book:
         self.in_play = False
         self.started_at_ms = 0
         self.seed = 0
+        self.length_mm = 0
         self.pending: list[tuple[int, Bet]] = []  # in-play bets waiting out the delay
         self.request_ids: deque[str] = deque(maxlen=REQUEST_IDS_MAX)
         self.runner_index = {runner.runner_id: i for i, runner in enumerate(race.runners)}
@@ -126,7 +127,8 @@ class Book:
         elif isinstance(command, UpdateStrengths):
             self._update_strengths(command.strengths)
         elif isinstance(command, StartRace):
-            self.in_play, self.started_at_ms, self.seed = True, command.at_ms, command.seed
+            self.in_play, self.started_at_ms = True, command.at_ms
+            self.seed, self.length_mm = command.seed, command.length_mm
         if to_state is not None:
             self.state = to_state
         if request_id:
@@ -243,6 +245,7 @@ class Book:
                 "in_play": self.in_play,
                 "started_at_ms": self.started_at_ms,
                 "seed": self.seed,
+                "length_mm": self.length_mm,
                 "pending": [[at, bet_to_list(bet)] for at, bet in self.pending],
                 "request_ids": list(self.request_ids),
                 "strengths": self.strengths,
@@ -271,6 +274,7 @@ class Book:
             book.in_play = fields["in_play"]
             book.started_at_ms = fields["started_at_ms"]
             book.seed = fields["seed"]
+            book.length_mm = fields["length_mm"]
             book.pending = [(at, bet_from_list(row)) for at, row in fields["pending"]]
             book.request_ids.extend(fields["request_ids"])
             book.strengths = list(fields["strengths"])
@@ -455,6 +459,12 @@ class Book:
             len(order) > params.version_history_max or self.superseded_at_ms[order[0]] < horizon_ms
         ):
             del self.superseded_at_ms[order.popleft()]
+
+
+def command_allowed(state: RaceState, in_play: bool, command_type: type) -> bool:
+    """Whether a race in `state` takes a command of this type (for checks before logging it)."""
+    allowed_from, _ = _TRANSITIONS[command_type]
+    return state in allowed_from and not (command_type is StartRace and in_play)
 
 
 def _command_name(command: RaceCommand) -> str:

@@ -62,6 +62,7 @@ class StartRace:
     race_id: str
     seed: int  # the in-race model's seed: the same seed replays the same race
     at_ms: int
+    length_mm: int = 1_000_000  # the course
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,15 @@ def build_event_log(settings: Settings) -> EventLog:
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
     topics, count = settings.topics, settings.kafka.partitions
-    plain = [topics.bets, topics.races, topics.odds, topics.bet_results, topics.dead_letters]
+    plain = [
+        topics.bets,
+        topics.races,
+        topics.odds,
+        topics.bet_results,
+        topics.dead_letters,
+        topics.settlements,
+    ]
     return [TopicSpec(name, count) for name in plain] + [
-        TopicSpec(topics.book_changelog, count, compacted=True)
+        TopicSpec(topics.book_changelog, count, compacted=True),
+        TopicSpec(topics.users, count, compacted=True),
     ]

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 
 from betting import codec
 from betting.config import Settings
+from betting.domain import race_model
 from betting.domain.book import Book
 from betting.domain.errors import DomainError
-from betting.domain.events import CreateRace
-from betting.domain.model import Bet, Outcome, RejectReason
+from betting.domain.events import CloseRace, CreateRace, ResultRace, SettleRace, UpdateStrengths
+from betting.domain.model import Bet, Outcome, RaceState, RejectReason
+from betting.domain.settlement import settle
 from betting.health import Readiness
 from betting.log.port import (
     EventLog,
@@ -82,6 +84,7 @@ class Engine:
         self._instance_id = instance_id or uuid.uuid4().hex[:12]
         self.books: dict[int, dict[str, Book]] = {}  # partition -> race id -> book
         self._published_at_ms: dict[str, int] = {}
+        self._races: dict[str, tuple[race_model.InPlayState, int]] = {}  # model, ticks run
         self._lock = asyncio.Lock()  # one batch at a time; rebalances wait for it
         self._processor: Processor | None = None
         self._held: list[Record] = []  # bets waiting for their partition's race commands
@@ -188,7 +191,9 @@ class Engine:
         """Wake in time to publish conflated odds that are waiting."""
         interval = self._engine.odds_interval_ms
         pending = self._held or any(
-            book.dirty or book.pending for books in self.books.values() for book in books.values()
+            book.dirty or book.pending or book.in_play
+            for books in self.books.values()
+            for book in books.values()
         )
         return min(self._engine.batch_wait_ms, interval) if pending else 100
 
@@ -204,6 +209,7 @@ class Engine:
             for _, number in partitions:
                 for race_id in self.books.pop(number, {}):
                     self._published_at_ms.pop(race_id, None)
+                    self._races.pop(race_id, None)
 
     async def _restore(self, numbers: set[int]) -> None:
         for number in numbers:
@@ -223,10 +229,63 @@ class Engine:
             else:
                 self._handle_command(record, batch)
             batch.positions[(record.topic, record.partition)] = record.offset + 1
+        self._run_races(batch)
         self._release_held_bets(batch)
+        self._settle_resulted(batch)
         self._publish_due_odds(batch)
         self._write_headers(batch)
         return batch
+
+    def _run_races(self, batch: _Batch) -> None:
+        """Advance every in-play race to now in fixed ticks; its strengths move the odds, and
+        a finished race is closed, resulted and settled in this same transaction."""
+        now_ms = self._clock_ms()
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                if book.in_play and book.state in (RaceState.OPEN, RaceState.SUSPENDED):
+                    self._run_race(number, book, now_ms, batch)
+                else:
+                    self._races.pop(race_id, None)  # stopped by a command, or never started
+
+    def _run_race(self, number: int, book: Book, now_ms: int, batch: _Batch) -> None:
+        tick_ms = self._engine.race_tick_ms
+        race_id = book.race.race_id
+        state, ticks = self._races.get(race_id) or (race_model.start_race(
+            [(r.runner_id, r.rating) for r in book.race.runners], book.seed, book.length_mm
+        ), 0)  # fmt: skip
+        due = (now_ms - book.started_at_ms) // tick_ms
+        if due <= ticks:
+            return
+        while ticks < due and race_model.finished(state) is None:
+            state, ticks = race_model.advance(state, tick_ms), ticks + 1
+        self._races[race_id] = (state, ticks)
+        at_ms = book.started_at_ms + ticks * tick_ms
+        running = [
+            (r, s) for r, s in race_model.strengths(state) if book.active[book.runner_index[r]]
+        ]
+        book.command(UpdateStrengths(race_id, tuple(running), at_ms))
+        placings = race_model.finished(state)
+        if placings is not None:
+            running_ids = {r.runner_id for i, r in enumerate(book.race.runners) if book.active[i]}
+            book.command(CloseRace(race_id, at_ms))
+            book.command(ResultRace(race_id, tuple(p for p in placings if p in running_ids), at_ms))
+            self._races.pop(race_id, None)
+        batch.partition_of[race_id] = number
+
+    def _settle_resulted(self, batch: _Batch) -> None:
+        """Pay out every resulted race, once: SETTLED is logged with the settlements."""
+        now_ms = self._clock_ms()
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                if book.state is not RaceState.RESULTED or book.pending:
+                    continue
+                for settlement in settle(book):
+                    value = codec.encode_settlement(settlement)
+                    batch.outputs.append(
+                        Outgoing(self._topics.settlements, race_id.encode(), value, number)
+                    )
+                book.command(SettleRace(race_id, now_ms))
+                batch.partition_of[race_id] = number
 
     def _release_held_bets(self, batch: _Batch) -> None:
         now_ms = self._clock_ms()

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -23,8 +23,9 @@ log = logging.getLogger("betting.forward")
 RETRY_MAX_S = 5.0
 T = TypeVar("T")
 
-# Where a decoded record goes, as (channel, message name); None skips it.
-Route = Callable[[dict[str, object]], tuple[str, str] | None]
+# Where a decoded record goes: (channel, message name, data) for each message it makes; an
+# empty list skips it.
+Route = Callable[[dict[str, Any]], list[tuple[str, str, dict[str, Any]]]]
 
 
 @dataclass
@@ -69,26 +70,26 @@ class Forwarder:
     async def _forward(self, records: list[Record]) -> None:
         by_channel: dict[str, list[OutboundMessage]] = {}
         for record in records:
-            message = self._message(record)
-            if message is not None:
-                channel, outbound = message
+            for channel, outbound in self._messages(record):
                 by_channel.setdefault(channel, []).append(outbound)
         await asyncio.gather(
             *(self._publish(channel, messages) for channel, messages in by_channel.items())
         )
 
-    def _message(self, record: Record) -> tuple[str, OutboundMessage] | None:
+    def _messages(self, record: Record) -> list[tuple[str, OutboundMessage]]:
         try:
             value = orjson.loads(record.value)
-            target = self._route(value) if isinstance(value, dict) else None
+            targets = self._route(value) if isinstance(value, dict) else []
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            target = None
-        if target is None:
+            targets = []
+        if not targets:
             self.stats.skipped += 1
-            return None
-        channel, name = target
-        message_id = f"{record.topic}:{record.partition}:{record.offset}"
-        return channel, OutboundMessage(name=name, data=value, id=message_id)
+        position = f"{record.topic}:{record.partition}:{record.offset}"
+        return [
+            # The id comes from the record's position: a republish is de-duplicated.
+            (channel, OutboundMessage(name=name, data=data, id=f"{position}:{n}"))
+            for n, (channel, name, data) in enumerate(targets)
+        ]
 
     async def _publish(self, channel: str, messages: list[OutboundMessage]) -> None:
         delay_s = 0.05

@@ -1,0 +1,238 @@
+"""The operator's API under /admin: create and run races, read books and bets.
+
+Commands are written to the `races` topic and applied by the engine, so they replicate and
+replay like bets; each carries a request id (the client's, or a new one), which makes a retry
+harmless. A command is checked against the read model first, so an unknown race or an illegal
+transition is answered 404 or 409 at once; the engine remains the judge.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from betting import codec
+from betting.api.errors import HttpError, error_response, json_body
+from betting.api.openapi import ADMIN_OPENAPI
+from betting.api.services import Services
+from betting.domain.book import command_allowed
+from betting.domain.errors import DomainError
+from betting.domain.events import (
+    CloseRace,
+    CreateRace,
+    OpenRace,
+    RaceCommand,
+    ResultRace,
+    ResumeRace,
+    StartRace,
+    SuspendRace,
+    VoidRace,
+)
+from betting.domain.model import RaceState, Runner
+from betting.log.port import Outgoing
+
+ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+RUNNERS_MAX = 30
+SIMPLE_ACTIONS: dict[str, type[RaceCommand]] = {
+    "open": OpenRace,
+    "suspend": SuspendRace,
+    "resume": ResumeRace,
+    "close": CloseRace,
+}
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def admin_routes(services: Services) -> list[Route]:
+    def guarded(handler: Callable[[Request, Services], Awaitable[Response]]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                check_token(request, services.settings.admin.token)
+                return await handler(request, services)
+            except HttpError as error:
+                return error_response(error.status, error.message)
+
+        return endpoint
+
+    return [
+        Route("/admin/openapi.json", openapi, methods=["GET"]),
+        Route("/admin/races", guarded(create_race), methods=["POST"]),
+        Route("/admin/races", guarded(list_races), methods=["GET"]),
+        Route("/admin/races/{race_id}", guarded(get_race), methods=["GET"]),
+        Route("/admin/races/{race_id}/{action}", guarded(race_action), methods=["POST"]),
+        Route("/admin/bets/{bet_id}", guarded(get_bet), methods=["GET"]),
+        Route("/admin/users/{user_id}/bets", guarded(user_bets), methods=["GET"]),
+        Route("/admin/stats", guarded(stats), methods=["GET"]),
+    ]
+
+
+def check_token(request: Request, token: str) -> None:
+    header = request.headers.get("authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise HttpError(401, "an admin bearer token is required")
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise HttpError(403, "the admin token is not valid")
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(ADMIN_OPENAPI)
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+async def create_race(request: Request, services: Services) -> Response:
+    body = await json_body(request, services.settings.admin.body_max_bytes)
+    race_id = text(body.get("race_id") or f"race-{uuid.uuid4().hex[:8]}", "race_id")
+    views = ready_views(services)
+    if race_id in views.races:
+        raise HttpError(409, f"race {race_id!r} exists")
+    settings = services.settings
+    try:
+        race = CreateRace(
+            race_id=race_id,
+            name=text(body.get("name"), "name", limit=200, pattern=None),
+            runners=runners(body.get("runners")),
+            scheduled_start_ms=integer(body.get("scheduled_start_ms"), "scheduled_start_ms"),
+            at_ms=now_ms(),
+            pricing=settings.pricing.params(optional_margin(body.get("margin_bp"))),
+            risk=settings.risk.params(),
+        )
+    except DomainError as error:
+        raise HttpError(422, str(error)) from None
+    return await send_command(services, race, body)
+
+
+async def race_action(request: Request, services: Services) -> Response:
+    race_id, action = request.path_params["race_id"], request.path_params["action"]
+    body = await json_body(request, services.settings.admin.body_max_bytes)
+    view = ready_views(services).races.get(race_id)
+    if view is None:
+        raise HttpError(404, f"no race {race_id!r}")
+    command = build_command(race_id, action, body, services.settings.engine.race_length_mm)
+    state = RaceState(view.state)
+    if not command_allowed(state, bool(view.header.get("in_play")), type(command)):
+        raise HttpError(409, f"race {race_id}: cannot {action} when {state}")
+    return await send_command(services, command, body)
+
+
+def build_command(
+    race_id: str, action: str, body: dict[str, Any], length_mm: int = 1_000_000
+) -> RaceCommand:
+    at_ms = now_ms()
+    if action in SIMPLE_ACTIONS:
+        return SIMPLE_ACTIONS[action](race_id, at_ms)  # type: ignore[call-arg]
+    if action == "start":
+        seed = body.get("seed", uuid.uuid4().int & (2**63 - 1))
+        return StartRace(race_id, integer(seed, "seed"), at_ms, length_mm)
+    if action == "result":
+        placings = body.get("placings")
+        if not isinstance(placings, list) or not placings:
+            raise HttpError(422, "placings: a list of runner ids, winner first")
+        return ResultRace(race_id, tuple(text(p, "placings[]") for p in placings), at_ms)
+    if action == "void":
+        return VoidRace(race_id, text(body.get("reason"), "reason", 200, None), at_ms)
+    raise HttpError(404, f"no action {action!r}: open, suspend, resume, start, close, result, void")
+
+
+async def send_command(
+    services: Services, command: CreateRace | RaceCommand, body: dict[str, Any]
+) -> Response:
+    if services.producer is None:
+        raise HttpError(503, "the event log is not available yet")
+    request_id = text(body.get("request_id") or uuid.uuid4().hex, "request_id")
+    value = codec.encode_command(command, request_id)
+    topic = services.settings.topics.races
+    await services.producer.send([Outgoing(topic, command.race_id.encode(), value)])
+    return JSONResponse({"race_id": command.race_id, "request_id": request_id}, 202)
+
+
+# -- reads -------------------------------------------------------------------------------------
+
+
+async def list_races(request: Request, services: Services) -> Response:
+    views = ready_views(services)
+    return JSONResponse({"races": [view.book() for view in views.races.values()]})
+
+
+async def get_race(request: Request, services: Services) -> Response:
+    view = ready_views(services).races.get(request.path_params["race_id"])
+    if view is None:
+        raise HttpError(404, f"no race {request.path_params['race_id']!r}")
+    return JSONResponse(view.book())
+
+
+async def get_bet(request: Request, services: Services) -> Response:
+    bet = ready_views(services).bets.get(request.path_params["bet_id"])
+    if bet is None:
+        raise HttpError(404, f"no bet {request.path_params['bet_id']!r}")
+    return JSONResponse(bet)
+
+
+async def user_bets(request: Request, services: Services) -> Response:
+    views = ready_views(services)
+    ids = views.user_bets.get(request.path_params["user_id"], [])
+    return JSONResponse({"bets": [views.bets[bet_id] for bet_id in ids]})
+
+
+async def stats(request: Request, services: Services) -> Response:
+    return JSONResponse(ready_views(services).stats())
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+def ready_views(services: Services) -> Any:
+    if services.views is None:
+        raise HttpError(503, "the read model is not available yet")
+    return services.views
+
+
+def text(value: object, name: str, limit: int = 64, pattern: re.Pattern[str] | None = ID) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        raise HttpError(422, f"{name}: a string of 1 to {limit} characters")
+    if pattern is not None and not pattern.match(value):
+        raise HttpError(422, f"{name}: letters, digits and _ . : - only")
+    return value
+
+
+def integer(value: object, name: str, low: int = 0, high: int = 2**63 - 1) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise HttpError(422, f"{name}: an integer in [{low}, {high}]")
+    return value
+
+
+def optional_margin(value: object) -> int | None:
+    return None if value is None else integer(value, "margin_bp", 0, 5_000)
+
+
+def runners(value: object) -> tuple[Runner, ...]:
+    if not isinstance(value, list) or not 1 <= len(value) <= RUNNERS_MAX:
+        raise HttpError(422, f"runners: a list of 1 to {RUNNERS_MAX} runners")
+    result = []
+    for n, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise HttpError(422, f"runners[{n}]: an object with runner_id and name")
+        rating = item.get("rating")
+        result.append(
+            Runner(
+                text(item.get("runner_id"), f"runners[{n}].runner_id"),
+                text(item.get("name"), f"runners[{n}].name", 100, None),
+                None if rating is None else integer(rating, f"runners[{n}].rating", 1, 10**9),
+            )
+        )
+    if len({runner.runner_id for runner in result}) != len(result):
+        raise HttpError(422, "runners: runner ids must be unique")
+    return tuple(result)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000

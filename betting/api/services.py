@@ -1,0 +1,17 @@
+"""What the HTTP handlers reach: set once the event log is open (until then, 503)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from betting.config import Settings
+from betting.log.port import Producer
+from betting.tasks.views import Views
+
+
+@dataclass
+class Services:
+    settings: Settings
+    producer: Producer | None = None
+    views: Views | None = None
+    edge_port: int | None = None  # the local edge's bound port (it may have asked for 0)

@@ -1,0 +1,204 @@
+"""The read model: races, books and bets as the log says they are, for the HTTP APIs.
+
+Every instance reads the whole of `book-changelog`, `odds`, `settlements` and `users` (a group
+of its own, never committed), so any instance can answer for any race, whichever engine owns
+it: ksqlDB's pull queries, in the reference design. Answers lag the engine by a fetch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from betting.config import Settings
+from betting.health import Readiness
+from betting.domain.money import Odds, payout_minor
+from betting.log.port import EventLog, LogUnavailable, Record
+
+log = logging.getLogger("betting.views")
+RATE_WINDOW_MS = 10_000
+
+
+@dataclass
+class RaceView:
+    race_id: str
+    header: dict[str, Any]
+    prices: dict[str, str | None] = field(default_factory=dict)
+    stakes_minor: Counter[str] = field(default_factory=Counter)
+    payouts_minor: Counter[str] = field(default_factory=Counter)
+    accepted: int = 0
+    rejected: int = 0
+
+    @property
+    def state(self) -> str:
+        return str(self.header["state"])
+
+    def public(self) -> dict[str, Any]:
+        race = self.header["race"]
+        return {
+            "race_id": self.race_id,
+            "name": race["name"],
+            "state": self.state,
+            "scheduled_start_ms": race["scheduled_start_ms"],
+            "in_play": bool(self.header.get("in_play")),
+            "version": self.header["version"],
+            "placings": self.header.get("placings", []),
+            "runners": [
+                {
+                    "runner_id": r["runner_id"],
+                    "name": r["name"],
+                    "odds": self.prices.get(r["runner_id"]),
+                }
+                for r in race["runners"]
+            ],
+        }
+
+    def book(self) -> dict[str, Any]:
+        """The public view plus the money: stakes, and what the house loses if each wins."""
+        view = self.public()
+        active = dict(
+            zip(
+                (r["runner_id"] for r in self.header["race"]["runners"]),
+                self.header["active"],
+                strict=True,
+            )
+        )
+        pool = sum(stake for runner, stake in self.stakes_minor.items() if active.get(runner))
+        for runner in view["runners"]:
+            runner_id = runner["runner_id"]
+            runner["active"] = active[runner_id]
+            runner["stake_minor"] = self.stakes_minor[runner_id]
+            runner["liability_minor"] = self.payouts_minor[runner_id] - pool
+        view["pool_minor"] = pool
+        view["race_liability_minor"] = max(
+            (r["liability_minor"] for r in view["runners"] if r["active"]), default=0
+        )
+        view["bets"] = {"accepted": self.accepted, "rejected": self.rejected}
+        return view
+
+
+class Views:
+    def __init__(self, event_log: EventLog, settings: Settings) -> None:
+        self._log = event_log
+        self._topics = settings.topics
+        self._group = f"{settings.kafka.group_id}.views-{uuid.uuid4().hex[:8]}"
+        self.races: dict[str, RaceView] = {}
+        self.bets: dict[str, dict[str, Any]] = {}
+        self.user_bets: dict[str, list[str]] = {}
+        self.notifications: dict[str, bool] = {}
+        self.outcomes: Counter[str] = Counter()  # "accepted" or a reason
+        self._recent_ms: deque[int] = deque()
+        self.ready = asyncio.Event()
+
+    async def run(self, readiness: Readiness | None = None) -> None:
+        topics = self._topics
+        consumer = self._log.group_consumer(
+            self._group,
+            [topics.book_changelog, topics.odds, topics.settlements, topics.users],
+            from_beginning=True,
+        )
+        await consumer.start()
+        try:
+            while True:
+                try:
+                    records = await consumer.poll(5_000, 100)
+                except LogUnavailable:
+                    await asyncio.sleep(0.5)
+                    continue
+                for record in records:
+                    self._apply(record)
+                if not records and not self.ready.is_set():
+                    self.ready.set()  # caught up with what the log held at start
+                    if readiness is not None:
+                        readiness.ready("views")
+        finally:
+            await consumer.stop()
+
+    def _apply(self, record: Record) -> None:
+        try:
+            value = orjson.loads(record.value) if record.value else None
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(value, dict):
+            return
+        topic = record.topic
+        if topic == self._topics.book_changelog:
+            self._changelog((record.key or b"").decode(), value)
+        elif topic == self._topics.odds:
+            race = self.races.get(str(value.get("race_id")))
+            if race is not None:
+                race.prices = {runner: odds for runner, odds in value.get("prices", [])}
+        elif topic == self._topics.settlements:
+            self._settlement(value)
+        elif topic == self._topics.users:
+            self.notifications[(record.key or b"").decode()] = bool(value.get("notifications"))
+
+    def _changelog(self, key: str, value: dict[str, Any]) -> None:
+        race_id, slash, _ = key.partition("/")
+        if not slash:
+            self.races.setdefault(race_id, RaceView(race_id, value)).header = value
+            for _due_ms, bet in value.get("pending", []):
+                self._pending(bet)
+            return
+        race = self.races.get(race_id)
+        known = self.bets.get(str(value.get("bet_id")))
+        if race is not None and (known is None or known["status"] == "pending"):
+            self._outcome(race, value)
+
+    def _pending(self, bet: list[Any]) -> None:
+        bet_id, user_id, race_id, runner_id, stake, *_ = bet
+        if bet_id not in self.bets:
+            self._remember(user_id, bet_id, {
+                "bet_id": bet_id, "race_id": race_id, "runner_id": runner_id,
+                "stake_minor": stake, "status": "pending", "odds": None, "reason": None,
+                "payout_minor": None,
+            })  # fmt: skip
+
+    def _outcome(self, view: RaceView, value: dict[str, Any]) -> None:
+        accepted = value.get("status") == "accepted"
+        if accepted and value.get("odds"):
+            stake = int(value["stake_minor"])
+            view.stakes_minor[value["runner_id"]] += stake
+            view.payouts_minor[value["runner_id"]] += payout_minor(stake, Odds.parse(value["odds"]))
+            view.accepted += 1
+        else:
+            view.rejected += 1
+        self.outcomes[str(value.get("reason") or "accepted")] += 1
+        self._recent_ms.append(int(time.time() * 1000))
+        self._remember(str(value["user_id"]), str(value["bet_id"]), {
+            "bet_id": value["bet_id"], "race_id": value["race_id"],
+            "runner_id": value["runner_id"], "stake_minor": value["stake_minor"],
+            "status": value["status"], "odds": value.get("odds"), "reason": value.get("reason"),
+            "payout_minor": None,
+        })  # fmt: skip
+
+    def _remember(self, user_id: str, bet_id: str, bet: dict[str, Any]) -> None:
+        if bet_id not in self.bets:
+            self.user_bets.setdefault(user_id, []).append(bet_id)
+        self.bets[bet_id] = bet
+
+    def _settlement(self, value: dict[str, Any]) -> None:
+        bet = self.bets.get(str(value.get("bet_id")))
+        if bet is not None:
+            bet["status"] = value["result"]
+            bet["payout_minor"] = value["payout_minor"]
+
+    def stats(self) -> dict[str, Any]:
+        now_ms = int(time.time() * 1000)
+        while self._recent_ms and self._recent_ms[0] < now_ms - RATE_WINDOW_MS:
+            self._recent_ms.popleft()
+        accepted = self.outcomes["accepted"]
+        decided = sum(self.outcomes.values())
+        return {
+            "bets_per_s": len(self._recent_ms) / (RATE_WINDOW_MS / 1000),
+            "acceptance_rate": accepted / decided if decided else 0.0,
+            "accepted": accepted,
+            "rejected": {k: v for k, v in self.outcomes.items() if k != "accepted"},
+        }

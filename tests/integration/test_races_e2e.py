@@ -1,0 +1,229 @@
+"""Races end to end on the real broker and the local edge: admin API, bettors through the
+official SDK, a result, settlement, notices, and the money reconciled to the minor unit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from ably.types.message import Message
+
+from betting.channels import bets_channel, bets_shard, odds_channel, user_channel
+from betting.client import BettorEndpoints, bettor_realtime
+from betting.domain.money import Odds, payout_minor
+from tests.integration.kafka_pipeline import pipeline_env
+from tests.integration.test_serve import free_port, start_serve, wait_http
+
+pytestmark = pytest.mark.kafka
+TOKEN = "test-admin-token"
+TIMEOUT_S = 30
+
+
+@dataclass
+class Served:
+    api: str
+    endpoints: BettorEndpoints
+
+
+def call(
+    api: str, method: str, path: str, body: object = None, token: str | None = TOKEN
+) -> tuple[int, Any]:
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{api}{path}", data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def acall(*args: Any, **kwargs: Any) -> tuple[int, Any]:
+    return await asyncio.to_thread(call, *args, **kwargs)
+
+
+@pytest.fixture
+async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served]:
+    http_port, edge_port = free_port(), free_port()
+    process = start_serve(
+        {
+            **pipeline_env(kafka_bootstrap, unique_name),
+            "BETTING_SERVER__PORT": str(http_port),
+            "BETTING_EDGE__PORT": str(edge_port),
+            "BETTING_ADMIN__TOKEN": TOKEN,
+            "BETTING_ENGINE__RACE_LENGTH_MM": "60000",
+        }
+    )
+    api = f"http://127.0.0.1:{http_port}"
+    try:
+        await asyncio.to_thread(wait_http, f"{api}/readyz", 60)
+        yield Served(api, BettorEndpoints(api, "127.0.0.1", edge_port, tls=False))
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+async def until(check: Any, timeout_s: float = TIMEOUT_S) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.1)
+
+
+async def race_state(api: str, race_id: str, state: str) -> dict[str, Any] | None:
+    status, view = await acall(api, "GET", f"/admin/races/{race_id}")
+    return view if status == 200 and view["state"] == state else None
+
+
+async def create_open_race(api: str, race_id: str) -> dict[str, Any]:
+    runners = [
+        {"runner_id": f"car-{n}", "name": f"Car {n}", "rating": 80 + 10 * n} for n in range(7)
+    ]
+    body = {"race_id": race_id, "name": "Grand Prix", "runners": runners, "scheduled_start_ms": 0}
+    assert (await acall(api, "POST", "/admin/races", body))[0] == 202
+    await until(lambda: race_state(api, race_id, "scheduled"))
+    assert (await acall(api, "POST", f"/admin/races/{race_id}/open", {}))[0] == 202
+    view: dict[str, Any] = await until(lambda: race_state(api, race_id, "open"))
+    return view
+
+
+class Bettor:
+    def __init__(self, served: Served, user_id: str) -> None:
+        self.user_id = user_id
+        self.realtime = bettor_realtime(served.endpoints, user_id)
+        self.messages: asyncio.Queue[Message] = asyncio.Queue()
+
+    async def start(self) -> None:
+        await self.realtime.channels.get(user_channel(self.user_id)).subscribe(
+            self.messages.put_nowait
+        )
+
+    async def bet(self, race_id: str, runner_id: str, odds: str, version: int, stake: int) -> str:
+        bet_id = uuid.uuid4().hex
+        data = {
+            "bet_id": bet_id, "race_id": race_id, "runner_id": runner_id, "stake_minor": stake,
+            "odds": odds, "odds_version": version,
+        }  # fmt: skip
+        await self.realtime.channels.get(bets_channel(bets_shard(self.user_id, 4))).publish(
+            "bet", data
+        )
+        return bet_id
+
+    async def next(self, name: str) -> dict[str, Any]:
+        while True:
+            message = await asyncio.wait_for(self.messages.get(), TIMEOUT_S)
+            if message.name == name:
+                assert isinstance(message.data, dict)
+                return message.data
+
+
+async def test_a_race_from_creation_to_settlement(served: Served) -> None:
+    api = served.api
+    view = await create_open_race(api, "gp-1")
+    prices = {r["runner_id"]: r["odds"] for r in view["runners"]}
+    alice, bob = Bettor(served, "alice"), Bettor(served, "bob")
+    for bettor in (alice, bob):
+        await bettor.start()
+    try:
+        a_bet = await alice.bet("gp-1", "car-3", prices["car-3"], view["version"], 2_500)
+        a_outcome = await alice.next("outcome")
+        assert (a_outcome["bet_id"], a_outcome["status"]) == (a_bet, "accepted")
+        b_bet = await bob.bet("gp-1", "car-5", "1.01", view["version"], 4_000)
+        b_outcome = await bob.next("outcome")
+        assert (b_outcome["bet_id"], b_outcome["status"]) == (b_bet, "accepted")
+
+        assert (await acall(api, "POST", "/admin/races/gp-1/close", {}))[0] == 202
+        await until(lambda: race_state(api, "gp-1", "closed"))
+        assert (
+            await acall(api, "POST", "/admin/races/gp-1/result", {"placings": ["car-3", "car-5"]})
+        )[0] == 202
+
+        won, notice = await alice.next("settlement"), await alice.next("notice")
+        expected = payout_minor(2_500, Odds.parse(a_outcome["odds"]))
+        assert (won["result"], won["payout_minor"]) == ("won", expected)
+        assert notice["kind"] == "win" and "won" in notice["text"]
+        lost = await bob.next("settlement")
+        assert (lost["result"], lost["payout_minor"]) == ("lost", 0)
+        assert (await bob.next("notice"))["kind"] == "loss"
+
+        settled = await until(lambda: race_state(api, "gp-1", "settled"))
+        assert settled["pool_minor"] == 6_500
+        runners = {r["runner_id"]: r for r in settled["runners"]}
+        assert runners["car-3"]["liability_minor"] == expected - 6_500  # what the house lost
+        _, bets = await acall(api, "GET", "/api/users/alice/bets", token=None)
+        assert [(b["status"], b["payout_minor"]) for b in bets["bets"]] == [("won", expected)]
+        _, bet = await acall(api, "GET", f"/admin/bets/{b_bet}")
+        assert bet["status"] == "lost"
+    finally:
+        for bettor in (alice, bob):
+            await bettor.realtime.close()
+
+
+async def test_a_started_race_runs_in_play_and_finishes_by_itself(served: Served) -> None:
+    api = served.api
+    await create_open_race(api, "gp-2")
+    watcher = bettor_realtime(served.endpoints, "carol")
+    odds: asyncio.Queue[Message] = asyncio.Queue()
+    try:
+        await watcher.channels.get(odds_channel("gp-2")).subscribe(odds.put_nowait)
+        assert (await acall(api, "POST", "/admin/races/gp-2/start", {"seed": 42}))[0] == 202
+        versions, leaders = [], set()
+        while True:
+            data = (await asyncio.wait_for(odds.get(), TIMEOUT_S)).data
+            versions.append(data["version"])
+            priced = [(Odds.parse(p), r) for r, p in data["prices"] if p]
+            if priced:
+                leaders.add(min(priced)[1])
+            if data["state"] in ("closed", "resulted", "settled"):
+                break
+        assert versions == sorted(set(versions)) and len(versions) > 3  # the odds moved in play
+        settled = await until(lambda: race_state(api, "gp-2", "settled"))
+        assert len(settled["placings"]) == 7
+    finally:
+        await watcher.close()
+
+
+async def test_admin_refusals_and_bad_input(served: Served) -> None:
+    api = served.api
+    await create_open_race(api, "gp-3")
+    assert (await acall(api, "GET", "/admin/races", token=None))[0] == 401
+    assert (await acall(api, "GET", "/admin/races", token="wrong"))[0] == 403
+    cases = [
+        ("POST", "/admin/races", b"{not json", 400),
+        ("POST", "/admin/races", b"[1, 2]", 400),
+        ("POST", "/admin/races", b"x" * 70_000, 413),
+        ("POST", "/admin/races", {"name": "x", "runners": [], "scheduled_start_ms": 0}, 422),
+        ("POST", "/admin/races", {"name": "x", "runners": [{"runner_id": "a"}], "scheduled_start_ms": 0}, 422),
+        ("POST", "/admin/races", {"name": "x", "runners": [{"runner_id": "a", "name": "A"}], "scheduled_start_ms": -1}, 422),
+        ("POST", "/admin/races", {"race_id": "gp-3", "name": "x", "runners": [{"runner_id": "a", "name": "A"}], "scheduled_start_ms": 0}, 409),
+        ("POST", "/admin/races/gp-3/open", {}, 409),  # already open
+        ("POST", "/admin/races/gp-3/result", {"placings": []}, 422),
+        ("POST", "/admin/races/gp-3/explode", {}, 404),
+        ("POST", "/admin/races/nope/open", {}, 404),
+        ("POST", "/admin/races/gp-3/void", {"reason": 7}, 422),
+    ]  # fmt: skip
+    for method, path, body, status in cases:
+        answer = await acall(api, method, path, body)
+        assert answer[0] == status, (path, body, answer)
+        assert answer[1]["error"]["message"]
+    status, spec = await acall(api, "GET", "/admin/openapi.json", token=None)
+    assert status == 200 and "/admin/races" in spec["paths"]
+    same = {"request_id": "suspend-once"}
+    assert (await acall(api, "POST", "/admin/races/gp-3/suspend", same))[0] == 202
+    await until(lambda: race_state(api, "gp-3", "suspended"))
+    assert (await acall(api, "POST", "/admin/races/gp-3/resume", {}))[0] == 202
+    await until(lambda: race_state(api, "gp-3", "open"))
