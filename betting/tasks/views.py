@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from betting.config import Settings
-from betting.health import Readiness
 from betting.domain.money import Odds, payout_minor
+from betting.health import Readiness
 from betting.log.port import EventLog, LogUnavailable, Record
 
 log = logging.getLogger("betting.views")

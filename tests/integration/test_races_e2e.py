@@ -197,6 +197,15 @@ async def test_a_started_race_runs_in_play_and_finishes_by_itself(served: Served
         await watcher.close()
 
 
+def race_body(**fields: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "name": "x",
+        "runners": [{"runner_id": "a", "name": "A"}],
+        "scheduled_start_ms": 0,
+    }
+    return {**body, **fields}
+
+
 async def test_admin_refusals_and_bad_input(served: Served) -> None:
     api = served.api
     await create_open_race(api, "gp-3")
@@ -206,10 +215,11 @@ async def test_admin_refusals_and_bad_input(served: Served) -> None:
         ("POST", "/admin/races", b"{not json", 400),
         ("POST", "/admin/races", b"[1, 2]", 400),
         ("POST", "/admin/races", b"x" * 70_000, 413),
-        ("POST", "/admin/races", {"name": "x", "runners": [], "scheduled_start_ms": 0}, 422),
-        ("POST", "/admin/races", {"name": "x", "runners": [{"runner_id": "a"}], "scheduled_start_ms": 0}, 422),
-        ("POST", "/admin/races", {"name": "x", "runners": [{"runner_id": "a", "name": "A"}], "scheduled_start_ms": -1}, 422),
-        ("POST", "/admin/races", {"race_id": "gp-3", "name": "x", "runners": [{"runner_id": "a", "name": "A"}], "scheduled_start_ms": 0}, 409),
+        ("POST", "/admin/races", race_body(runners=[]), 422),
+        ("POST", "/admin/races", race_body(runners=[{"runner_id": "a"}]), 422),
+        ("POST", "/admin/races", race_body(scheduled_start_ms=-1), 422),
+        ("POST", "/admin/races", race_body(margin_bp=9_999), 422),
+        ("POST", "/admin/races", race_body(race_id="gp-3"), 409),
         ("POST", "/admin/races/gp-3/open", {}, 409),  # already open
         ("POST", "/admin/races/gp-3/result", {"placings": []}, 422),
         ("POST", "/admin/races/gp-3/explode", {}, 404),
