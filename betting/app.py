@@ -24,6 +24,7 @@ from betting.tasks import routes as routes_module
 from betting.tasks.bets_in import BetsIn
 from betting.tasks.engine import Engine
 from betting.tasks.forward import Forwarder, Route
+from betting.tasks.notices import StartingSoon
 from betting.tasks.views import Views
 
 log = logging.getLogger("betting.app")
@@ -55,6 +56,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             tasks.create_task(_named("engine", engine.run()), name="engine"),
             tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),
             tasks.create_task(_named("views", views.run(readiness)), name="views"),
+            tasks.create_task(
+                _named(
+                    "starting soon",
+                    StartingSoon(views, edge, settings.admin.starting_soon_lead_ms).run(),
+                ),
+                name="starting-soon",
+            ),
             *(
                 tasks.create_task(_named(f.name, f.run()), name=f.name)
                 for f in forwarders(event_log, edge, settings)

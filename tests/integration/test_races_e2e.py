@@ -237,3 +237,25 @@ async def test_admin_refusals_and_bad_input(served: Served) -> None:
     await until(lambda: race_state(api, "gp-3", "suspended"))
     assert (await acall(api, "POST", "/admin/races/gp-3/resume", {}))[0] == 202
     await until(lambda: race_state(api, "gp-3", "open"))
+
+
+async def test_starting_soon_goes_to_users_who_turned_notices_on(served: Served) -> None:
+    api = served.api
+    assert (await acall(api, "POST", "/api/users/dave/notifications", {"enabled": "yes"}))[0] == 422
+    assert (await acall(api, "POST", "/api/users/dave/notifications", {"enabled": True}))[0] == 200
+    assert (await acall(api, "POST", "/api/users/erin/notifications", {"enabled": False}))[0] == 200
+    dave, erin = Bettor(served, "dave"), Bettor(served, "erin")
+    for bettor in (dave, erin):
+        await bettor.start()
+    try:
+        soon = int(time.time() * 1000) + 30_000
+        body = race_body(race_id="gp-4", name="Sprint", scheduled_start_ms=soon)
+        assert (await acall(api, "POST", "/admin/races", body))[0] == 202
+        notice = await dave.next("notice")
+        assert (notice["kind"], notice["race_id"]) == ("starting_soon", "gp-4")
+        assert "Sprint starts in" in notice["text"]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(erin.next("notice"), 3)
+    finally:
+        for bettor in (dave, erin):
+            await bettor.realtime.close()
