@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from betting.api.http import build_app, http_server
+from betting.api.metrics import MetricSources
 from betting.api.services import Services
 from betting.config import Settings
 from betting.edge import build_edge
@@ -37,7 +38,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     readiness = Readiness()
     readiness.not_ready("views", "reading the log")
     services = Services(settings)
-    app = build_app(readiness, settings.edge, services)
+    metrics = MetricSources()
+    app = build_app(readiness, settings.edge, services, metrics)
     server = http_server(app, settings.server.host, settings.server.port)
     event_log = build_event_log(settings)
     edge = build_edge(settings.edge)
@@ -52,6 +54,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await BetsIn(
             edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
         ).start()
+        outward = forwarders(event_log, edge, settings)
+        _measure(metrics, engine, outward, edge)
         work = [
             tasks.create_task(_named("engine", engine.run()), name="engine"),
             tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),
@@ -63,10 +67,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 ),
                 name="starting-soon",
             ),
-            *(
-                tasks.create_task(_named(f.name, f.run()), name=f.name)
-                for f in forwarders(event_log, edge, settings)
-            ),
+            *(tasks.create_task(_named(f.name, f.run()), name=f.name) for f in outward),
         ]
         await _wait_started(server)
         log.info(
@@ -94,6 +95,15 @@ def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[
         Forwarder(name, event_log, edge, topic, f"{group}.{name}", route)
         for name, topic, route in routes
     ]
+
+
+def _measure(
+    metrics: MetricSources, engine: Engine, outward: list[Forwarder], edge: EdgePort
+) -> None:
+    metrics.engine, metrics.forwarders, metrics.lag = engine, outward, engine.lag
+    hub = getattr(edge, "hub", None)  # the local edge; real Ably counts its own connections
+    if hub is not None:
+        metrics.edge_connections = lambda: len(hub.sockets)
 
 
 async def _open_log(

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from betting.api.admin import admin_routes
+from betting.api.metrics import MetricSources, metrics_route
 from betting.api.public import public_routes
 from betting.api.services import Services
 from betting.config import EdgeSettings
@@ -26,7 +27,10 @@ AUTH_BODY_MAX = 4_096
 
 
 def build_app(
-    readiness: Readiness, edge: EdgeSettings | None = None, services: Services | None = None
+    readiness: Readiness,
+    edge: EdgeSettings | None = None,
+    services: Services | None = None,
+    metrics: MetricSources | None = None,
 ) -> Starlette:
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -41,6 +45,8 @@ def build_app(
         routes.append(Route("/auth/token", token_endpoint(edge), methods=["POST"]))
     if services is not None:
         routes += admin_routes(services) + public_routes(services)
+    if metrics is not None:
+        routes.append(metrics_route(metrics))
     return Starlette(routes=routes)
 
 

@@ -265,6 +265,14 @@ class _KafkaGroupConsumer:
         stable_end = self._consumer.last_stable_offset(tp)  # from the latest fetch
         return stable_end is not None and await self._consumer.position(tp) >= stable_end
 
+    async def lag(self) -> int:
+        total = 0
+        for tp in self._consumer.assignment():
+            end = self._consumer.highwater(tp)
+            if end is not None:
+                total += max(0, end - await self._consumer.position(tp))
+        return total
+
     def pause(self, partitions: set[TopicPartitionKey]) -> None:
         self._consumer.pause(*(TopicPartition(*p) for p in partitions))
 

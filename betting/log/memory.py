@@ -157,6 +157,12 @@ class _MemoryGroupConsumer:
     def pause(self, partitions: set[TopicPartition]) -> None:
         self._paused |= partitions
 
+    async def lag(self) -> int:
+        return sum(
+            len(self._log.partitions(topic)[number]) - position
+            for (topic, number), position in self._positions.items()
+        )
+
     def resume(self, partitions: set[TopicPartition]) -> None:
         self._paused -= partitions
 

@@ -85,6 +85,10 @@ class Processor(Protocol):
 
     def resume(self, partitions: set[TopicPartition]) -> None: ...
 
+    async def lag(self) -> int:
+        """Records in the assigned partitions not consumed yet, as of the last fetch."""
+        ...
+
 
 class GroupConsumer(Protocol):
     async def start(self) -> None: ...

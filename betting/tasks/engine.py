@@ -47,6 +47,24 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 250, 500, 1_000, 2_500, 5_000)
+
+
+@dataclass
+class Histogram:
+    """Counts per upper bound (ms), as Prometheus histograms want them."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
+    total_ms: float = 0.0
+    count: int = 0
+
+    def observe(self, value_ms: float) -> None:
+        index = next((i for i, b in enumerate(LATENCY_BUCKETS_MS) if value_ms <= b), -1)
+        self.counts[index] += 1
+        self.total_ms += value_ms
+        self.count += 1
+
+
 @dataclass
 class EngineStats:
     outcomes: Counter[str] = field(default_factory=Counter)  # "accepted" or a reason
@@ -54,6 +72,8 @@ class EngineStats:
     dead_letters: int = 0
     commands_refused: int = 0
     batches: int = 0
+    commit_ms: Histogram = field(default_factory=Histogram)
+    bet_decision_ms: Histogram = field(default_factory=Histogram)  # edge receipt to commit
 
 
 @dataclass
@@ -64,6 +84,7 @@ class _Batch:
     partition_of: dict[str, int] = field(default_factory=dict)
     outputs: list[Outgoing] = field(default_factory=list)
     positions: dict[TopicPartition, int] = field(default_factory=dict)
+    received_ms: list[int] = field(default_factory=list)  # of the bets decided in it
 
 
 class Engine:
@@ -141,12 +162,17 @@ class Engine:
         A consumer asks the broker for more only once its buffer is drained: draining it as
         the commit starts puts the next fetch in flight during the commit, not after it.
         """
+        started_ns = time.perf_counter_ns()
         commit = asyncio.create_task(processor.commit(batch.outputs, batch.positions))
         try:
             self._prefetched = await processor.poll(self._engine.batch_max, 0)
         finally:
             await commit
         self.stats.batches += 1
+        self.stats.commit_ms.observe((time.perf_counter_ns() - started_ns) / 1e6)
+        now_ms = self._clock_ms()
+        for received_ms in batch.received_ms:
+            self.stats.bet_decision_ms.observe(now_ms - received_ms)
 
     async def _recover(self, processor: Processor, error: Exception) -> None:
         """The batch did not commit: forget it, and rebuild from what the log holds."""
@@ -196,6 +222,9 @@ class Engine:
             for book in books.values()
         )
         return min(self._engine.batch_wait_ms, interval) if pending else 100
+
+    async def lag(self) -> int:
+        return await self._processor.lag() if self._processor is not None else 0
 
     # -- partitions -----------------------------------------------------------------------
 
@@ -353,6 +382,7 @@ class Engine:
                 Outgoing(self._topics.book_changelog, changelog_key, value, partition)
             )
             self.stats.outcomes[str(outcome.reason or "accepted")] += 1
+            batch.received_ms.append(outcome.decided_at_ms)
 
     def _emit_invalid(self, record: Record, error: codec.CodecError, batch: _Batch) -> None:
         outcome = Outcome(

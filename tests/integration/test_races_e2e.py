@@ -168,6 +168,11 @@ async def test_a_race_from_creation_to_settlement(served: Served) -> None:
         assert [(b["status"], b["payout_minor"]) for b in bets["bets"]] == [("won", expected)]
         _, bet = await acall(api, "GET", f"/admin/bets/{b_bet}")
         assert bet["status"] == "lost"
+        metrics = (await asyncio.to_thread(wait_http, f"{api}/metrics")).decode()
+        assert 'betting_bets_total{outcome="accepted"} 2' in metrics
+        assert "betting_edge_connections 2" in metrics
+        assert "betting_bet_decision_seconds_count 2" in metrics
+        assert "betting_consumer_lag_records 0" in metrics
     finally:
         for bettor in (alice, bob):
             await bettor.realtime.close()
