@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv serve test lint typecheck unit kafka bench clean
+.PHONY: venv web serve test lint typecheck unit kafka bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-serve: $(STAMP)
+# The web page's SDKs (ably, @ably/vcdiff-decoder), served from node_modules: no CDN.
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+web: web/node_modules/.installed
+
+serve: $(STAMP) web
 	$(PY) -m betting serve
 
 lint: $(STAMP)
@@ -25,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: lint typecheck
+test: lint typecheck web
 	$(PY) -m pytest
 
 unit: $(STAMP)

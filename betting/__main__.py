@@ -9,13 +9,18 @@ import sys
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m betting {serve|edge|bench NAME}", file=sys.stderr)
+        print("usage: python -m betting {serve|edge|simulate|bench NAME}", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     if command == "serve":
         return run_serve()
     if command == "edge":
         return run_edge()
+    if command == "simulate":
+        from betting import logs, simulate
+
+        logs.configure("WARNING")  # JSON logs on stderr; the ably SDK held at WARNING
+        return simulate.main(rest)
     if command == "bench":
         return run_bench(rest)
     print(f"unknown command: {command}", file=sys.stderr)

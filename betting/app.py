@@ -76,6 +76,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         )
         await stop.wait()
         log.info("stopping")
+        await _drain(engine, work[0], settings.server.shutdown_grace_ms / 1000)
         for task in work:
             task.cancel()
         await asyncio.gather(*work, return_exceptions=True)
@@ -95,6 +96,17 @@ def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[
         Forwarder(name, event_log, edge, topic, f"{group}.{name}", route)
         for name, topic, route in routes
     ]
+
+
+async def _drain(engine: Engine, engine_task: asyncio.Task[None], grace_s: float) -> None:
+    """Let the engine commit the batch in hand before the rest stops (SIGTERM drains)."""
+    engine.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(engine_task), grace_s)
+    except (TimeoutError, asyncio.CancelledError):
+        log.warning("engine did not drain in time; its open transaction will be aborted")
+    except Exception:
+        pass  # its failure is logged by _named and raised by the task group
 
 
 def _measure(

@@ -12,12 +12,13 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from betting.api.admin import admin_routes
 from betting.api.metrics import MetricSources, metrics_route
 from betting.api.public import public_routes
 from betting.api.services import Services
+from betting.api.web import WEB_DIR, web_routes
 from betting.config import EdgeSettings
 from betting.edge.token_request import bettor_capability, signed_token_request
 from betting.health import Readiness
@@ -40,13 +41,14 @@ def build_app(
             return JSONResponse({"status": "ready"})
         return JSONResponse({"status": "not ready", "reasons": readiness.reasons()}, 503)
 
-    routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/readyz", readyz)]
     if edge is not None:
         routes.append(Route("/auth/token", token_endpoint(edge), methods=["POST"]))
     if services is not None:
         routes += admin_routes(services) + public_routes(services)
     if metrics is not None:
         routes.append(metrics_route(metrics))
+    routes += web_routes(WEB_DIR)
     return Starlette(routes=routes)
 
 

@@ -30,7 +30,9 @@ class MemoryLog:
         self.default_partitions = default_partitions
         self.topics: dict[str, list[list[Record]]] = {}
         self.committed: dict[tuple[str, TopicPartition], int] = {}
-        self._changed = asyncio.Condition()
+        # Set and replaced on every append: waiters hold the event of their moment, so no lock
+        # is needed (a cancelled Condition.wait can fail to re-take its lock).
+        self._changed = asyncio.Event()
 
     async def start(self) -> None:
         return None
@@ -68,13 +70,12 @@ class MemoryLog:
                     now_ms,
                 )
             )
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def wait_for_change(self, timeout_ms: int) -> None:
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout_ms / 1000)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout_ms / 1000)
 
     def producer(self) -> Producer:
         return _MemoryProducer(self)

@@ -109,6 +109,7 @@ class Engine:
         self._lock = asyncio.Lock()  # one batch at a time; rebalances wait for it
         self._processor: Processor | None = None
         self._held: list[Record] = []  # bets waiting for their partition's race commands
+        self._stopping = asyncio.Event()
         self._prefetched: list[Record] = []  # polled while the last batch committed
         self.stats = EngineStats()
 
@@ -121,10 +122,14 @@ class Engine:
         self._processor = processor
         await self._start(processor)
         try:
-            while True:
+            while not self._stopping.is_set():
                 await self._step(processor)
         finally:
             await processor.stop()
+
+    def stop(self) -> None:
+        """Finish the batch in hand, commit it, and return from `run`."""
+        self._stopping.set()
 
     async def _start(self, processor: Processor) -> None:
         delay_s = 0.1

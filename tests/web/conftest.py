@@ -1,0 +1,72 @@
+"""Fixtures for the web pages in a real browser: `serve` on the real Kafka broker with its
+local edge, and Debian's Chromium driven headless by Playwright (never a downloaded browser).
+
+Set-up: `apt-get install -y chromium` and `pip install playwright`; no `playwright install`.
+Without either, the browser tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.kafka_pipeline import pipeline_env
+from tests.integration.test_serve import free_port, start_serve
+from tests.web.serving import (
+    ADMIN_TOKEN,
+    BET_SHARDS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PHONE,
+    Served,
+    until_ready,
+)
+
+
+@pytest.fixture
+async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served]:
+    """`python -m betting serve` on Kafka, with its own topics, ports and admin token."""
+    env = pipeline_env(kafka_bootstrap, unique_name)
+    env["BETTING_TOPICS__SETTLEMENTS"] = f"{unique_name}.settlements"
+    env["BETTING_TOPICS__USERS"] = f"{unique_name}.users"
+    http_port, edge_port = free_port(), free_port()
+    process = start_serve(
+        {
+            **env,
+            "BETTING_SERVER__PORT": str(http_port),
+            "BETTING_EDGE__PORT": str(edge_port),
+            "BETTING_EDGE__BET_SHARDS": str(BET_SHARDS),
+            "BETTING_ADMIN__TOKEN": ADMIN_TOKEN,
+        }
+    )
+    base_url = f"http://127.0.0.1:{http_port}"
+    try:
+        await until_ready(base_url, process)
+        yield Served(base_url, edge_port, process.log_path)  # type: ignore[attr-defined]
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@pytest.fixture
+async def browser_context(tmp_path: Path) -> AsyncIterator[Any]:
+    """Chromium with a fresh profile and a phone-sized window."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
+    async_api = pytest.importorskip("playwright.async_api", reason="pip install playwright")
+    async with async_api.async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport=PHONE,
+        )
+        context.set_default_timeout(20_000)
+        try:
+            yield context
+        finally:
+            await context.close()

@@ -1,0 +1,117 @@
+"""What the browser tests do, in the words of the pages: the operator's API calls, a
+simulated bettor on the official ably SDK, and the bettor page's sign-in and race view."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from betting.channels import bets_channel, bets_shard
+from betting.client import BettorEndpoints, bettor_realtime
+from tests.web.serving import ADMIN_TOKEN, BET_SHARDS, Served, http_json
+
+RUNNERS = [f"r{n}" for n in range(6)]
+WAIT_S = 30
+
+
+async def admin(served: Served, method: str, path: str, body: object = None) -> Any:
+    status, answer = await asyncio.to_thread(
+        http_json, method, f"{served.base_url}{path}", body, ADMIN_TOKEN
+    )
+    assert status in (200, 202), f"{method} {path}: {status} {answer}"
+    return answer
+
+
+async def public_race(served: Served, race_id: str) -> dict[str, Any] | None:
+    _, answer = await asyncio.to_thread(http_json, "GET", f"{served.base_url}/api/races")
+    races = answer.get("races", []) if isinstance(answer, dict) else []
+    return next((race for race in races if race["race_id"] == race_id), None)
+
+
+async def until_state(served: Served, race_id: str, state: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        race = await public_race(served, race_id)
+        if race is not None and race["state"] == state:
+            return race
+        assert time.monotonic() < deadline, f"{race_id} never {state}: {race}"
+        await asyncio.sleep(0.2)
+
+
+async def open_race(served: Served, name: str) -> str:
+    """A race with six runners, created and opened through the admin API."""
+    created = await admin(
+        served,
+        "POST",
+        "/admin/races",
+        {
+            "name": name,
+            "runners": [
+                {"runner_id": runner, "name": f"Runner {runner[1:]}", "rating": 100 + 15 * n}
+                for n, runner in enumerate(RUNNERS)
+            ],
+            "scheduled_start_ms": int(time.time() * 1000) + 3_600_000,
+        },
+    )
+    race_id = str(created["race_id"])
+    await until_state(served, race_id, "scheduled")
+    await admin(served, "POST", f"/admin/races/{race_id}/open", {})
+    await until_state(served, race_id, "open")
+    return race_id
+
+
+async def simulated_bettor(served: Served, race_id: str, runner_id: str, bets: int) -> None:
+    """Another bettor, on the Python SDK, backing one runner at the current price."""
+    endpoints = BettorEndpoints(served.base_url, "127.0.0.1", served.edge_port, tls=False)
+    user_id = f"bot-{uuid.uuid4().hex[:8]}"
+    realtime = bettor_realtime(endpoints, user_id)
+    try:
+        channel = realtime.channels.get(bets_channel(bets_shard(user_id, BET_SHARDS)))
+        for _ in range(bets):
+            race = await public_race(served, race_id)
+            assert race is not None
+            prices = {runner["runner_id"]: runner["odds"] for runner in race["runners"]}
+            bet = {
+                "bet_id": uuid.uuid4().hex,
+                "race_id": race_id,
+                "runner_id": runner_id,
+                "stake_minor": 50_000,
+                "odds": prices[runner_id],
+                "odds_version": race["version"],
+                "client_sent_at_ms": int(time.time() * 1000),
+            }
+            await channel.publish("bet", bet)
+            await asyncio.sleep(0.4)
+    finally:
+        await realtime.close()
+
+
+async def sign_in(page: Any, served: Served, user_id: str) -> None:
+    await page.goto(f"{served.base_url}/")
+    await page.fill("#user-id", user_id)
+    await page.click("#sign-in-form button[type=submit]")
+    await page.wait_for_selector("#connection[data-state=live]")
+
+
+async def show_race(page: Any, race_id: str) -> None:
+    await page.click(f'#races a[data-race-id="{race_id}"]')
+    await page.wait_for_selector("#tiles .tile:not([disabled])")
+
+
+async def price_of(page: Any, runner_id: str) -> str:
+    text = await page.text_content(f'.tile[data-runner-id="{runner_id}"] .price-decimal')
+    return str(text)
+
+
+async def place_bet(page: Any, runner_id: str, stake: str) -> None:
+    await page.click(f'.tile[data-runner-id="{runner_id}"]')
+    await page.fill("#slip-stake", stake)
+    await page.click("#slip-place")
+
+
+def record_page_errors(page: Any) -> list[str]:
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors

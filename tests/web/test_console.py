@@ -1,0 +1,107 @@
+"""The operator console in Chromium: the admin token, the live book, and a race resulted
+from the console reaching the bettor as a win notice."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.web.flows import (
+    open_race,
+    place_bet,
+    record_page_errors,
+    show_race,
+    sign_in,
+    simulated_bettor,
+)
+from tests.web.serving import ADMIN_TOKEN, Served, screenshot_path
+
+pytestmark = pytest.mark.kafka
+LAPTOP = {"width": 1280, "height": 900}
+# Stands in for the browser's Notification so the test can see what would pop up.
+NOTIFICATION_STUB = """
+window.shownNotifications = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.shownNotifications.push(options.body); }
+};
+"""
+
+
+async def test_a_race_resulted_from_the_console_sends_the_win_notice(
+    browser_context: Any, served: Served
+) -> None:
+    race_id = await open_race(served, "Console Derby")
+    await browser_context.add_init_script(NOTIFICATION_STUB)
+    bettor = await browser_context.new_page()
+    bettor_errors = record_page_errors(bettor)
+    await sign_in(bettor, served, f"winner-{uuid.uuid4().hex[:6]}")
+    await show_race(bettor, race_id)
+    await place_bet(bettor, "r2", "20")
+    await bettor.locator('#slip-outcome[data-kind="accepted"]').wait_for()
+
+    console = await browser_context.new_page()
+    console_errors = record_page_errors(console)
+    await console.set_viewport_size(LAPTOP)
+    await console.goto(f"{served.base_url}/console")
+    await console.fill("#admin-token", "not-the-token")
+    await console.click("#token-form button[type=submit]")
+    await console.wait_for_selector("#token-error:has-text('Token refused')")
+    await console.fill("#admin-token", ADMIN_TOKEN)
+    await console.click("#token-form button[type=submit]")
+
+    row = console.locator(f'#race-rows tr[data-race-id="{race_id}"]')
+    await row.locator("a").click()
+    await console.wait_for_selector('#book-rows tr[data-runner-id="r5"]')
+    await simulated_bettor(served, race_id, "r5", bets=4)  # money and odds history in the book
+    await console.wait_for_function(  # the chart of r5 has points at more than one height
+        "() => new Set(document.querySelector('#book-rows tr[data-runner-id=\"r5\"] polyline')"
+        "?.getAttribute('points').split(' ').map((p) => p.split(',')[1])).size > 1"
+    )
+    await console.wait_for_selector("#stats #stat-accepted")
+    staked = await console.text_content('#book-rows tr[data-runner-id="r2"] td:nth-child(3)')
+    assert staked == "20.00"
+    await console.screenshot(path=screenshot_path("console-book.png"), full_page=True)
+
+    await row.locator("button[data-action=close]").click()
+    await console.wait_for_selector(f'#race-rows tr[data-race-id="{race_id}"][data-state=closed]')
+    await (
+        console.locator(f'#race-rows tr[data-race-id="{race_id}"]')
+        .locator("button[data-action=result]")
+        .click()
+    )
+    await console.select_option("#place-1", "r2")
+    await console.select_option("#place-2", "r5")
+    await console.click("#result-form button[type=submit]")
+
+    notice = bettor.locator('.notice[data-kind="win"]')
+    await notice.wait_for(timeout=30_000)
+    await bettor.locator('#bets tr[data-status="won"]').wait_for()
+    shown = await bettor.evaluate("window.shownNotifications")
+    assert any("won" in text for text in shown), shown
+    await bettor.screenshot(path=screenshot_path("bettor-win-notice.png"), full_page=True)
+    await console.screenshot(path=screenshot_path("console-resulted.png"), full_page=True)
+    assert bettor_errors == [] and console_errors == []
+
+
+async def test_an_operator_creates_and_opens_a_race(browser_context: Any, served: Served) -> None:
+    console = await browser_context.new_page()
+    errors = record_page_errors(console)
+    await console.set_viewport_size(LAPTOP)
+    await console.goto(f"{served.base_url}/console")
+    await console.fill("#admin-token", ADMIN_TOKEN)
+    await console.click("#token-form button[type=submit]")
+
+    await console.click("#create-panel summary")
+    await console.fill("#race-name-input", "Made In The Console")
+    await console.fill("#race-runners-input", "Thunder Road, 120\nSilver Arrow, 100\nNight Owl")
+    await console.click("#create-form button[type=submit]")
+    name = "Made In The Console"
+    await console.locator("#race-rows tr", has_text=name).locator("[data-action=open]").click()
+    await console.locator("#race-rows tr[data-state=open]", has_text=name).wait_for()
+    await console.wait_for_selector('#book-rows tr[data-runner-id="thunder-road"]')
+    assert "Night Owl" in str(await console.text_content("#book-rows"))
+    assert errors == []

@@ -1,0 +1,42 @@
+"""The page's pure modules (money, CRC-32 shard choice) under Node, checked against Python."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+WEB = HERE.parents[1] / "web"
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, object]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    out = subprocess.run(
+        [node, str(HERE / "units.mjs"), str(WEB)], capture_output=True, check=True, timeout=30
+    )
+    answer: dict[str, object] = json.loads(out.stdout)
+    return answer
+
+
+def test_crc32_and_shard_match_zlib(results: dict[str, object]) -> None:
+    crc = results["crc32"]
+    assert isinstance(crc, dict)
+    assert crc == {text: zlib.crc32(text.encode()) for text in crc}
+    assert results["shard"] == zlib.crc32(b"alice") % 4
+
+
+def test_money_is_minor_units_without_floats(results: dict[str, object]) -> None:
+    assert results["formatMinor"] == ["0.00", "0.05", "12.34", "1,000.00", "-2.50"]
+    assert results["parseStakeMinor"] == [1000, 1050, 1055, 1, 1234, 700, None, None, None, None]
+    assert results["oddsHundredths"] == [250, 101, 100000, None, None]
+    assert results["fractional"] == ["3/2", "Evens", "1/100", "233/100", "10/1"]
+    assert results["returnMinor"] == [2500, 336]
+    assert results["priceMove"] == [1, -1, 0]

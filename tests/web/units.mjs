@@ -1,0 +1,25 @@
+// The page's pure modules under Node: prints one JSON object the Python test checks.
+// Usage: node units.mjs <web dir>
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const webDir = process.argv[2];
+const load = (file) => import(pathToFileURL(path.join(webDir, "js", "lib", file)).href);
+const money = await load("money.js");
+const { crc32, betsShard } = await load("crc32.js");
+
+const ids = ["alice", "bob", "", "ünïcødé", "user-42", "a.b_c-d"];
+console.log(
+  JSON.stringify({
+    crc32: Object.fromEntries(ids.map((id) => [id, crc32(id)])),
+    shard: betsShard("alice", 4),
+    formatMinor: [0, 5, 1234, 100000, -250].map(money.formatMinor),
+    parseStakeMinor: ["10", "10.5", "10.55", "0.01", "12,34", " 7 ", "1.234", "-1", "", "1e3"].map(
+      money.parseStakeMinor,
+    ),
+    oddsHundredths: ["2.50", "1.01", "1000", "abc", null].map(money.oddsHundredths),
+    fractional: ["2.50", "2.00", "1.01", "3.33", "11.00"].map(money.fractional),
+    returnMinor: [money.returnMinor(1000, "2.50"), money.returnMinor(333, "1.01")],
+    priceMove: [money.priceMove("2.50", "2.60"), money.priceMove("2.50", "2.40"), money.priceMove(null, "2.40")],
+  }),
+);

@@ -1,0 +1,135 @@
+// The bettor page: sign in by name, watch races and live odds, bet, hear outcomes and notices.
+import { byId } from "../lib/dom.js";
+import { getJson } from "../lib/http.js";
+import { connectRealtime, watchConnection } from "../lib/realtime.js";
+import { MyBets } from "./bets.js";
+import { Notices } from "./notices.js";
+import { RaceView } from "./race-view.js";
+import { RaceList } from "./races.js";
+import { BetSlip } from "./slip.js";
+
+const USER_KEY = "betting.user";
+const RACES_REFRESH_MS = 10_000;
+const USER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+function main() {
+  const remembered = localStorage.getItem(USER_KEY);
+  if (remembered && USER_ID.test(remembered)) return start(remembered);
+  byId("sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const userId = byId("user-id").value.trim();
+    if (!USER_ID.test(userId)) {
+      byId("sign-in-error").textContent = "Use 1 to 64 letters, digits, _ . or -.";
+      return;
+    }
+    start(userId).catch((error) => {
+      byId("sign-in-error").textContent = `Could not sign in: ${error.message}`;
+    });
+  });
+}
+
+async function start(userId) {
+  const config = await getJson("/api/config");
+  localStorage.setItem(USER_KEY, userId);
+  byId("sign-in").hidden = true;
+  byId("app").hidden = false;
+  byId("account").hidden = false;
+  byId("who").textContent = userId;
+
+  const realtime = connectRealtime(config.edge, userId);
+  byId("sign-out").addEventListener("click", () => signOut(realtime));
+  const page = buildPage(realtime, userId, config.bet_shards);
+  watchConnection(realtime, byId("connection"), () => page.refresh());
+  subscribeToMyChannel(realtime, userId, page);
+  window.addEventListener("hashchange", () => page.route());
+  await page.refresh();
+  setInterval(() => page.races.load(), RACES_REFRESH_MS);
+}
+
+function buildPage(realtime, userId, betShards) {
+  const races = new RaceList(byId("races"), byId("races-error"));
+  const describe = (bet) => {
+    const race = races.get(bet.race_id);
+    const runner = race?.runners.find((r) => r.runner_id === bet.runner_id);
+    return `${runner?.name ?? bet.runner_id}, ${race?.name ?? bet.race_id}`;
+  };
+  const myBets = new MyBets(userId, byId("bets"), byId("bets-error"), describe);
+  const slip = new BetSlip(realtime, userId, betShards, myBets, slipElements());
+  const raceView = new RaceView(realtime, raceElements(), {
+    onPick: (race, runner) => slip.open(race, runner),
+    onOdds: (race) => {
+      races.updateState(race.race_id, race.state);
+      slip.onOdds(race);
+    },
+  });
+  const notices = new Notices(userId, byId("notices"), byId("notify-toggle"));
+  byId("race-back").addEventListener("click", () => {
+    window.location.hash = "";
+  });
+
+  const route = async () => {
+    const raceId = new URLSearchParams(window.location.hash.slice(1)).get("race");
+    if (!raceId) {
+      raceView.close();
+      slip.close();
+      byId("races-panel").hidden = false;
+      return;
+    }
+    if (raceView.race?.race_id === raceId) return raceView.update(races.get(raceId));
+    slip.close();
+    byId("races-panel").hidden = true;
+    // Attach first, then take the snapshot: odds from either side of it are not missed.
+    await raceView.open(races.get(raceId) ?? { race_id: raceId });
+    await races.load();
+    raceView.update(races.get(raceId));
+  };
+  const refresh = async () => {
+    await Promise.all([races.load(), myBets.load()]);
+    myBets.render(); // names of races may have arrived
+    route();
+  };
+  return { races, myBets, slip, notices, route, refresh };
+}
+
+function subscribeToMyChannel(realtime, userId, page) {
+  const channel = realtime.channels.get(`outbound:user:${userId}`);
+  channel.subscribe("outcome", ({ data }) => {
+    page.myBets.applyOutcome(data);
+    page.slip.onOutcome(data);
+  });
+  channel.subscribe("settlement", ({ data }) => page.myBets.applySettlement(data));
+  channel.subscribe("notice", ({ data }) => page.notices.show(data));
+}
+
+function signOut(realtime) {
+  localStorage.removeItem(USER_KEY);
+  realtime.close();
+  window.location.hash = "";
+  window.location.reload();
+}
+
+function raceElements() {
+  return {
+    panel: byId("race-panel"),
+    name: byId("race-name"),
+    state: byId("race-state"),
+    info: byId("race-info"),
+    tiles: byId("tiles"),
+  };
+}
+
+function slipElements() {
+  return {
+    panel: byId("slip"),
+    runner: byId("slip-runner"),
+    price: byId("slip-price"),
+    form: byId("slip-form"),
+    stake: byId("slip-stake"),
+    returns: byId("slip-return"),
+    place: byId("slip-place"),
+    outcome: byId("slip-outcome"),
+    close: byId("slip-close"),
+  };
+}
+
+main();
