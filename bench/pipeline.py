@@ -73,7 +73,13 @@ def serve_env(bootstrap: str, prefix: str) -> dict[str, str]:
 
 
 def race_commands(settings: config.Settings, now_ms: int) -> list[Outgoing]:
-    risk = RiskParams(runner_liability_max_minor=10**15, race_liability_max_minor=10**15)
+    # A burst backs the engine up by seconds; a wide late window keeps those bets priced (the
+    # default 5 s would answer most of the burst LATE, which is cheap and flatters the rate).
+    risk = RiskParams(
+        late_window_ms=120_000,
+        runner_liability_max_minor=10**15,
+        race_liability_max_minor=10**15,
+    )
     out = []
     for n in range(RACES):
         race_id = f"race-{n}"
@@ -113,7 +119,7 @@ class OutcomeReader:
             auto_offset_reset="earliest",
             group_id=f"bench-reader-{uuid.uuid4().hex[:8]}",
             enable_auto_commit=False,
-            fetch_max_wait_ms=int(os.environ.get("BENCH_FETCH_WAIT_MS", "500")),
+            fetch_max_wait_ms=10,  # as the engine's: an idle fetch must not hold an answer
         )
 
     async def run(self) -> None:

@@ -158,6 +158,9 @@ class EdgeSettings:
     ably_endpoint: str = ""
     ably_port: int = field(default=0, metadata=_range(0, 65535))
     ably_tls: bool = True
+    # Real Ably: the channel `rewind` bets-in subscribes with, so bets published while the
+    # server was down reach it on restart (Ably: at most 2 minutes and 100 per channel).
+    ably_subscribe_rewind: str = "2m"
 
 
 @dataclass(frozen=True)

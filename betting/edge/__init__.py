@@ -16,6 +16,7 @@ def build_edge(settings: EdgeSettings) -> EdgePort:
                 endpoint=settings.ably_endpoint or None,
                 port=settings.ably_port or None,
                 tls=settings.ably_tls,
+                subscribe_rewind=settings.ably_subscribe_rewind or None,
             )
         )
     from betting.edge.local.edge import LocalEdge

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,7 +24,14 @@ HANDLER_BATCH_MAX = 256
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AblySettings:
-    """Leave `endpoint` and `port` unset for real Ably over TLS."""
+    """Leave `endpoint` and `port` unset for real Ably over TLS.
+
+    `subscribe_rewind` is the channel param `rewind` every subscription attaches with ("2m",
+    "30s", or a count such as "100"; None for none): a restarted server then gets what was
+    published while it was down, within Ably's limits of 2 minutes (without persisted
+    history) and 100 messages per channel. Messages it gets again within one process life
+    (a fresh re-attach rewinds again) are skipped by id, remembering `seen_ids_per_channel`.
+    """
 
     key: str
     endpoint: str | None = None
@@ -32,6 +40,8 @@ class AblySettings:
     client_id: str | None = None
     inbound_queue_max: int = 10_000
     connect_timeout_s: float = 10.0
+    subscribe_rewind: str | None = "2m"
+    seen_ids_per_channel: int = 10_000
 
 
 def ably_clients(settings: AblySettings, **realtime_options: Any) -> tuple[AblyRest, AblyRealtime]:
@@ -124,16 +134,42 @@ class AblyEdge:
         if self._realtime is None:
             raise RuntimeError("AblyEdge.subscribe before start")
         queue: asyncio.Queue[InboundMessage] = asyncio.Queue(self._settings.inbound_queue_max)
+        seen = SeenIds(self._settings.seen_ids_per_channel)
 
         def on_message(message: Message) -> None:
+            if message.id in seen:
+                return
             try:
                 queue.put_nowait(inbound_message(message))
             except asyncio.QueueFull:
                 log.error("edge inbound queue full; message dropped", extra={"channel": channel})
+                return
+            # Only once queued: a dropped message may still come back with a later rewind.
+            seen.add(message.id)
 
-        await self._realtime.channels.get(channel).subscribe(on_message)
+        rewind = self._settings.subscribe_rewind
+        options: dict[str, Any] = {"params": {"rewind": rewind}} if rewind else {}
+        await self._realtime.channels.get(channel, **options).subscribe(on_message)
         worker = asyncio.create_task(_drain(queue, handler, channel), name=f"ably-in-{channel}")
         self._workers.append(worker)
+
+
+class SeenIds:
+    """The newest `size` message ids, to deliver each message once per process life."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self._ids
+
+    def add(self, message_id: str | None) -> None:
+        if message_id is None:
+            return
+        self._ids[message_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
 
 
 async def _drain(

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from betting.edge.local.auth import now_ms
 from betting.edge.local.delta import vcdiff_encode
 from betting.edge.local.messages import ChannelMessage, join_encoding, render
 from betting.edge.local.protocol import (
@@ -18,6 +19,7 @@ from betting.edge.local.protocol import (
     FrameCache,
     ProtocolMessage,
     WireFormat,
+    encoded_frame,
     invariant,
 )
 from betting.edge.local.settings import LocalEdgeSettings
@@ -89,10 +91,12 @@ class Subscription:
 
 @dataclass(slots=True)
 class HistoryEntry:
-    """What one publish added to a channel, with its frames built lazily and shared."""
+    """What one publish added to a channel, with its frames built lazily and shared.
+    `received_ms` is the edge's clock, not the publisher's, so rewind by time can trust it."""
 
     serial: int
     channel_serial: str
+    received_ms: int
     connection_id: str | None
     messages: list[ChannelMessage]
     base: ChannelMessage | None
@@ -108,6 +112,9 @@ class Channel:
         self.history: deque[HistoryEntry] = deque(maxlen=settings.history_per_channel)
         self.subscribers: dict[int, Subscription] = {}
         self.last_serial = -1
+        # When the newest entry the bounded history dropped was received: a rewind reaching
+        # back past it is missing messages.
+        self.evicted_received_ms: int | None = None
         self.handler_lock = asyncio.Lock()
         self._seen_ids: OrderedDict[str, None] = OrderedDict()
         self._seen_ids_max = settings.dedupe_ids_per_channel
@@ -146,7 +153,9 @@ class Channel:
         full = FrameCache(
             lambda wire_format: self._message_frame(channel_serial, messages, wire_format)
         )
-        entry = HistoryEntry(serial, channel_serial, connection_id, messages, base, full)
+        entry = HistoryEntry(serial, channel_serial, now_ms(), connection_id, messages, base, full)
+        if len(self.history) == self.history.maxlen:
+            self.evicted_received_ms = self.history[0].received_ms
         self.history.append(entry)
         return entry
 
@@ -172,14 +181,24 @@ class Channel:
         for subscription in list(self.subscribers.values()):
             self.deliver(subscription, entry)
 
-    def deliver(self, subscription: Subscription, entry: HistoryEntry) -> None:
+    def deliver(self, subscription: Subscription, entry: HistoryEntry, first: int = 0) -> None:
+        """Send an entry, or (for a rewind by count) its messages from index `first` on."""
         if not subscription.echo and subscription.connection_id == entry.connection_id:
             return
-        frames = entry.full
-        if subscription.wants_delta and subscription.last_serial == entry.serial - 1:
-            frames = self._delta_frames(entry) or entry.full
+        wire_format = subscription.wire_format
+        if first:
+            # Built per rewind, not cached: only the start of a rewind cuts an entry.
+            rendered = [render(message, wire_format) for message in entry.messages[first:]]
+            frame = encoded_frame(
+                self._protocol_message(entry.channel_serial, rendered), wire_format
+            )
+        else:
+            frames = entry.full
+            if subscription.wants_delta and subscription.last_serial == entry.serial - 1:
+                frames = self._delta_frames(entry) or entry.full
+            frame = frames.frame(wire_format)
         subscription.last_serial = entry.serial
-        subscription.sink.send_frame(frames.frame(subscription.wire_format))
+        subscription.sink.send_frame(frame)
 
     def _delta_frames(self, entry: HistoryEntry) -> FrameCache | None:
         """Computed once per entry, on first need, then shared by every delta subscriber."""

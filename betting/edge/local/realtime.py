@@ -25,6 +25,7 @@ from betting.edge.local.protocol import (
     encoded_frame,
     permission_denied,
 )
+from betting.edge.local.rewind import BACKLOG_TRUNCATED, Backlog, parse_rewind, rewind_backlog
 
 log = logging.getLogger(__name__)
 
@@ -248,33 +249,42 @@ class RealtimeSocket:
         channel = self._hub.channels.get(name)
         self._drop_subscription(name, channel)
         params = _string_params(message.get("params"))
+        try:
+            backlog = self._backlog(channel, message, params)
+        except EdgeError as refused:
+            self._fail_channel(name, refused)
+            return
         subscription = Subscription(
             self, self._wire_format, connection.id, echo=self.echo, params=params
         )
-        serial = message.get("channelSerial")
-        missed = channel.entries_after(serial if isinstance(serial, str) else None)
-        flags = sum(MODE_FLAGS[mode] for mode in modes) | (
-            Flag.RESUMED if missed is not None else 0
-        )
-        self.send(
-            {
-                "action": Action.ATTACHED,
-                "channel": name,
-                "channelSerial": channel.channel_serial,
-                "params": params,
-                "flags": int(flags),
-            }
-        )
+        self.send(_attached(channel, params, modes, backlog))
         self.subscriptions[name] = subscription
         if "subscribe" in modes:
-            self._replay_then_subscribe(channel, subscription, missed or [])
+            self._replay_then_subscribe(channel, subscription, backlog)
+
+    def _backlog(
+        self, channel: Channel, message: dict[str, Any], params: dict[str, str]
+    ) -> Backlog:
+        """A resume replays what its serial missed; only a fresh attach rewinds, as with Ably
+        (the SDKs set ATTACH_RESUME on every re-attach after the first, so as not to rewind
+        twice). A bad rewind is refused on any attach."""
+        rewind = parse_rewind(params, self._settings, now_ms())
+        serial = message.get("channelSerial")
+        missed = channel.entries_after(serial if isinstance(serial, str) else None)
+        if missed is not None:
+            return Backlog(parts=[(entry, 0) for entry in missed], resumed=True)
+        flags = message.get("flags")
+        reattach = bool(serial) or (isinstance(flags, int) and bool(flags & Flag.ATTACH_RESUME))
+        if rewind is None or reattach:
+            return Backlog()
+        return rewind_backlog(channel, rewind)
 
     def _replay_then_subscribe(
-        self, channel: Channel, subscription: Subscription, missed: list[Any]
+        self, channel: Channel, subscription: Subscription, backlog: Backlog
     ) -> None:
         """Synchronous, so nothing published meanwhile can slip between replay and live."""
-        for entry in missed:
-            channel.deliver(subscription, entry)
+        for entry, first in backlog.parts:
+            channel.deliver(subscription, entry, first)
         if self.open:
             channel.subscribe(subscription)
 
@@ -374,6 +384,28 @@ def read_message(
         extras=extras,
         size=size,
     )
+
+
+def _attached(
+    channel: Channel, params: dict[str, str], modes: list[str], backlog: Backlog
+) -> ProtocolMessage:
+    flags = Flag(0)
+    for mode in modes:
+        flags |= MODE_FLAGS[mode]
+    if backlog.resumed:
+        flags |= Flag.RESUMED
+    elif backlog.parts:
+        flags |= Flag.HAS_BACKLOG
+    attached: ProtocolMessage = {
+        "action": Action.ATTACHED,
+        "channel": channel.name,
+        "channelSerial": channel.channel_serial,
+        "params": params,
+        "flags": int(flags),
+    }
+    if backlog.truncated:
+        attached["error"] = BACKLOG_TRUNCATED.as_wire()
+    return attached
 
 
 def _string_params(raw: Any) -> dict[str, str]:

@@ -51,6 +51,10 @@ class LocalEdgeSettings:
     token_ttl_ms_default: int = 3_600_000
     token_ttl_ms_max: int = 86_400_000
     history_page_max: int = 1000
+    # Channel `rewind`, bounded as Ably bounds it: at most 100 messages, and no further back
+    # than a channel's persistence period, 2 minutes when persisted history is off.
+    rewind_messages_max: int = 100
+    rewind_window_ms_max: int = 120_000
     # Resumable connections are bounded too: the oldest disconnected one is forgotten first.
     disconnected_connections_max: int = 100_000
 
@@ -61,7 +65,14 @@ class LocalEdgeSettings:
             raise ValueError(
                 "LocalEdgeSettings.heartbeat_interval_ms must be below max_idle_interval_ms"
             )
-        for name in ("history_per_channel", "max_message_size", "outbound_queue_max_bytes"):
+        positive = (
+            "history_per_channel",
+            "max_message_size",
+            "outbound_queue_max_bytes",
+            "rewind_messages_max",
+            "rewind_window_ms_max",
+        )
+        for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"LocalEdgeSettings.{name} must be positive")
 
