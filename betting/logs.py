@@ -35,8 +35,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class RepeatFilter(logging.Filter):
-    """Lets a line through once per window: an outage must not flood the log (or block the
-    event loop on a full stderr pipe) with the same retry message."""
+    """Lets a warning or error through once per window: an outage must not flood the log (or
+    block the event loop on a full stderr pipe) with the same retry message."""
 
     def __init__(self, window_s: float = 10.0, remembered_max: int = 1_000) -> None:
         super().__init__()
@@ -45,6 +45,8 @@ class RepeatFilter(logging.Filter):
         self._last: dict[tuple[str, str], float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True  # asked-for detail (INFO, DEBUG) is never thinned
         key = (record.name, str(record.msg))
         now = time.monotonic()
         last = self._last.get(key)
