@@ -1,8 +1,9 @@
 """An engine in its own process, for tests that kill it.
 
 Run as `python -m tests.integration.engine_process`.
-With `--kill-in-batch N` it sends the N-th batch's outputs and offsets inside the transaction,
-then SIGKILLs itself before the commit: the worst moment for exactly-once.
+With `--kill-in-batch N` (or `--kill-on-topic T`: the first batch writing to topic T) it sends
+that batch's outputs and offsets inside the transaction, then SIGKILLs itself before the
+commit: the worst moment for exactly-once.
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ from betting.tasks.engine import Engine
 
 class KillingProcessor(KafkaProcessor):
     kill_in_batch = 0
+    kill_on_topic = ""  # or: the first transaction that writes to this topic
     batches = 0
 
     async def commit(  # type: ignore[override]
         self, outputs: Sequence[Outgoing], positions: Mapping[TopicPartitionKey, int]
     ) -> None:
         self.batches += 1
-        if self.batches != self.kill_in_batch or not outputs:
+        doomed = self.batches == self.kill_in_batch or any(
+            self.kill_on_topic and record.topic == self.kill_on_topic for record in outputs
+        )
+        if not doomed or not outputs:
             await super().commit(outputs, positions)
             return
         from aiokafka import TopicPartition
@@ -46,6 +51,7 @@ class KillingProcessor(KafkaProcessor):
 
 class KillingLog(KafkaLog):
     kill_in_batch = 0
+    kill_on_topic = ""
 
     def processor(
         self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
@@ -60,13 +66,15 @@ class KillingLog(KafkaLog):
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         processor.kill_in_batch = self.kill_in_batch
+        processor.kill_on_topic = self.kill_on_topic
         return processor
 
 
-async def main(kill_in_batch: int, instance_id: str) -> None:
+async def main(kill_in_batch: int, kill_on_topic: str, instance_id: str) -> None:
     settings = config.load()  # the test passes topics, group and bootstrap in the environment
     event_log = KillingLog(replace(settings.kafka, bootstrap=os.environ["KAFKA_BOOTSTRAP"]))
     event_log.kill_in_batch = kill_in_batch
+    event_log.kill_on_topic = kill_on_topic
     await event_log.start()
     engine = Engine(event_log, settings, Readiness(), instance_id=instance_id)
     print("engine started", flush=True)
@@ -76,6 +84,7 @@ async def main(kill_in_batch: int, instance_id: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--kill-in-batch", type=int, default=0)
+    parser.add_argument("--kill-on-topic", default="")
     parser.add_argument("--instance", default="a")
     args = parser.parse_args()
-    asyncio.run(main(args.kill_in_batch, args.instance))
+    asyncio.run(main(args.kill_in_batch, args.kill_on_topic, args.instance))

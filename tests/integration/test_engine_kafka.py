@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections import Counter
 
 import orjson
@@ -12,9 +13,12 @@ import pytest
 
 from betting import codec
 from betting.domain.book import Book
-from betting.domain.events import CreateRace
+from betting.domain.events import CloseRace, CreateRace, ResultRace
+from betting.domain.model import RaceState
+from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
 from betting.log.kafka import KafkaLog
+from betting.log.port import Outgoing
 from betting.tasks.engine import Engine, restore_books
 from tests.integration.kafka_pipeline import (
     bets,
@@ -173,4 +177,57 @@ async def test_garbage_records_go_to_dead_letters_without_stalling(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await event_log.stop()
+
+
+async def test_settlement_exactly_once_when_killed_inside_its_transaction(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    env = pipeline_env(kafka_bootstrap, unique_name)
+    settings = pipeline_settings(env)
+    topics = settings.topics
+    event_log = await open_log(settings)
+    producer = event_log.producer()
+    races = RACES[:2]
+    try:
+        await producer.send(race_commands(settings, races))
+        doomed = start_engine_process(env, "--kill-on-topic", topics.settlements)
+        await producer.send(bets(settings, races, 200, "s"))
+        await wait_for(event_log, topics.bet_results, lambda r: len(bet_ids_of(r)) == 200, 90)
+        now_ms = int(time.time() * 1000)
+        await producer.send(
+            [
+                Outgoing(topics.races, race.encode(), codec.encode_command(command))
+                for race in races
+                for command in (CloseRace(race, now_ms), ResultRace(race, ("car-0",), now_ms))
+            ]
+        )
+        assert await asyncio.to_thread(doomed.wait, 90) == -signal.SIGKILL
+        survivor = start_engine_process(env)
+        try:
+            paid = await wait_for(event_log, topics.settlements, lambda r: len(r) >= 200, 90)
+            await asyncio.sleep(2)  # anything paid twice would show up by now
+            paid = await read_topic(event_log, topics.settlements)
+        finally:
+            survivor.terminate()
+            survivor.wait(30)
+        assert set(bet_ids_of(paid).values()) == {1}, "a bet was settled twice"
+        outcomes = {v["bet_id"]: v for v in values(await read_topic(event_log, topics.bet_results))}
+        for settlement in values(paid):
+            outcome = outcomes[settlement["bet_id"]]
+            won = outcome["runner_id"] == "car-0"
+            expected = (
+                payout_minor(int(outcome["stake_minor"]), Odds.parse(outcome["odds"])) if won else 0
+            )  # type: ignore[call-overload,arg-type]
+            assert (settlement["result"], settlement["payout_minor"]) == (
+                "won" if won else "lost",
+                expected,
+            )
+        restored: dict[str, Book] = {}
+        for partition in range(3):
+            restored.update(
+                restore_books(await event_log.read_to_end(topics.book_changelog, partition))
+            )
+        assert {restored[race].state for race in races} == {RaceState.SETTLED}
+    finally:
         await event_log.stop()
