@@ -64,7 +64,7 @@ def serve_env(bootstrap: str, prefix: str) -> dict[str, str]:
             "BETTING_EVENT_LOG__KIND": "kafka",
             "BETTING_KAFKA__GROUP_ID": f"{prefix}.engine",
             "BETTING_KAFKA__TRANSACTIONAL_ID_PREFIX": prefix,
-            "BETTING_SERVER__PORT": "0",
+            "BETTING_SERVER__PORT": os.environ.get("BENCH_SERVE_PORT", "0"),  # 0: any free port
             "BETTING_EDGE__PORT": "0",
             "BETTING_SERVER__LOG_LEVEL": os.environ.get("BENCH_SERVE_LOG_LEVEL", "WARNING"),
         }

@@ -13,11 +13,12 @@ thrown away and rebuilt, and the consumer rewinds to the committed positions).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -110,7 +111,12 @@ class Engine:
         self._processor: Processor | None = None
         self._held: list[Record] = []  # bets waiting for their partition's race commands
         self._stopping = asyncio.Event()
-        self._prefetched: list[Record] = []  # polled while the last batch committed
+        self._inbox: deque[list[Record]] = deque()  # polled, not yet taken
+        self._inbox_filled = asyncio.Event()
+        self._inbox_records = 0  # at most about two batches: the pump stops at one
+        # The next offset to process per partition: a record below it is a second copy (one
+        # fetched before a rebalance or a rewind, and again after) and is skipped.
+        self._next_offsets: dict[TopicPartition, int] = {}
         self.stats = EngineStats()
 
     # -- the task -------------------------------------------------------------------------
@@ -121,10 +127,14 @@ class Engine:
         )
         self._processor = processor
         await self._start(processor)
+        pump = asyncio.create_task(self._pump(processor), name="engine-fetch")
         try:
             while not self._stopping.is_set():
                 await self._step(processor)
         finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
             await processor.stop()
 
     def stop(self) -> None:
@@ -143,36 +153,67 @@ class Engine:
                 await asyncio.sleep(delay_s)
                 delay_s = min(delay_s * 2, RETRY_MAX_S)
 
+    async def _pump(self, processor: Processor) -> None:
+        """Keep the consumer's buffer drained into the inbox.
+
+        A consumer asks the broker for more only once its buffer is empty, so reading it only
+        between transactions left bets waiting up to two batches; this keeps a fetch in flight
+        while a batch is processed and committed. Records go into the inbox the moment a poll
+        returns them, so the consumer's position never runs ahead of the inbox (the hold-back
+        check relies on it); a full inbox pauses polling instead.
+        """
+        while True:
+            if self._inbox_records >= self._engine.batch_max:
+                await asyncio.sleep(0.001)  # a batch is waiting: let the engine take it
+                continue
+            try:
+                records = await processor.poll(self._engine.batch_max, 100)
+            except LogUnavailable:
+                await asyncio.sleep(0.1)
+                continue
+            if records:
+                self._inbox.append(records)
+                self._inbox_records += len(records)
+                self._inbox_filled.set()
+
+    async def _take(self, processor: Processor, timeout_ms: int) -> tuple[list[Record], set[int]]:
+        """Everything in the inbox, and the races partitions not yet fetched to their end.
+
+        The lag is read before the inbox is emptied: a races record fetched by then is in the
+        inbox, so it is taken together with any bet that came after it.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._inbox_filled.wait(), timeout_ms / 1000)
+        lagging = {
+            number
+            for topic, number in processor.assignment()
+            if topic == self._topics.races and not await processor.caught_up((topic, number))
+        }
+        records: list[Record] = []
+        while self._inbox:
+            records.extend(self._inbox.popleft())
+        self._inbox_records = 0
+        self._inbox_filled.clear()
+        return records, lagging
+
     async def _step(self, processor: Processor) -> None:
         try:
-            polled = self._prefetched or await processor.poll(
-                self._engine.batch_max, self._poll_timeout_ms()
-            )
-            self._prefetched = []
-            records = await self._hold_back(self._held + polled, processor)
+            polled, lagging = await self._take(processor, self._poll_timeout_ms())
+            records = self._hold_back(self._held + polled, lagging, processor)
             async with self._lock:
                 started_ns = time.perf_counter_ns()
                 batch = self._process(records, processor.assignment())
                 processed_ns = time.perf_counter_ns()
                 if batch.outputs or batch.positions:
-                    await self._commit_and_prefetch(processor, batch)
+                    await self._commit(processor, batch)
                     _log_batch(records, batch, started_ns, processed_ns, len(self._held))
             self._readiness.ready("engine")
         except LogUnavailable as error:
             await self._recover(processor, error)
 
-    async def _commit_and_prefetch(self, processor: Processor, batch: _Batch) -> None:
-        """Take what the consumer has buffered while the transaction commits.
-
-        A consumer asks the broker for more only once its buffer is drained: draining it as
-        the commit starts puts the next fetch in flight during the commit, not after it.
-        """
+    async def _commit(self, processor: Processor, batch: _Batch) -> None:
         started_ns = time.perf_counter_ns()
-        commit = asyncio.create_task(processor.commit(batch.outputs, batch.positions))
-        try:
-            self._prefetched = await processor.poll(self._engine.batch_max, 0)
-        finally:
-            await commit
+        await processor.commit(batch.outputs, batch.positions)
         self.stats.batches += 1
         self.stats.commit_ms.observe((time.perf_counter_ns() - started_ns) / 1e6)
         now_ms = self._clock_ms()
@@ -190,7 +231,9 @@ class Engine:
             await asyncio.sleep(delay_s)
             try:
                 async with self._lock:
-                    self._held, self._prefetched = [], []
+                    self._held, self._next_offsets = [], {}
+                    self._inbox.clear()  # the rewind fetches them again
+                    self._inbox_records = 0
                     await processor.rewind()
                     await self._restore({number for _, number in processor.assignment()})
                 self._readiness.ready("engine")
@@ -198,25 +241,25 @@ class Engine:
             except LogUnavailable:
                 delay_s = min(delay_s * 2, RETRY_MAX_S)
 
-    async def _hold_back(self, records: list[Record], processor: Processor) -> list[Record]:
+    def _hold_back(
+        self, records: list[Record], lagging: set[int], processor: Processor
+    ) -> list[Record]:
         """Hold a partition's bets until its race commands are fetched up to the end.
 
         Kafka orders nothing across the two topics, and a fetch may bring a bet before the
         command that opened its race; like Kafka Streams' task idling, a bet waits (and its
         partition pauses) while the races partition with the same number lags.
         """
-        lagging: set[int] = set()
-        for number in {r.partition for r in records if r.topic == self._topics.bets}:
-            if not await processor.caught_up((self._topics.races, number)):
-                lagging.add(number)
-        held_before = {(self._topics.bets, n) for n in {r.partition for r in self._held}}
-        paused = {(self._topics.bets, number) for number in lagging}
+        bets = self._topics.bets
+        lagging &= {r.partition for r in records if r.topic == bets}
+        held_before = {(bets, n) for n in {r.partition for r in self._held}}
+        paused = {(bets, number) for number in lagging}
         processor.resume(held_before - paused)
         processor.pause(paused)
-        self._held = [r for r in records if r.topic == self._topics.bets and r.partition in lagging]
+        self._held = [r for r in records if r.topic == bets and r.partition in lagging]
         if not self._held:
             return records
-        return [r for r in records if not (r.topic == self._topics.bets and r.partition in lagging)]
+        return [r for r in records if not (r.topic == bets and r.partition in lagging)]
 
     def _poll_timeout_ms(self) -> int:
         """Wake in time to publish conflated odds that are waiting."""
@@ -240,10 +283,22 @@ class Engine:
     async def on_revoked(self, partitions: set[TopicPartition]) -> None:
         # Taking the lock waits for the batch in flight to commit before the partitions go.
         async with self._lock:
+            self._forget_queued(partitions)
             for _, number in partitions:
                 for race_id in self.books.pop(number, {}):
                     self._published_at_ms.pop(race_id, None)
                     self._races.pop(race_id, None)
+
+    def _forget_queued(self, partitions: set[TopicPartition]) -> None:
+        """Drop fetched records of partitions that go: their next owner reads them again."""
+        kept = [
+            [r for r in records if (r.topic, r.partition) not in partitions]
+            for records in self._inbox
+        ]
+        self._inbox = deque(records for records in kept if records)
+        self._inbox_records = sum(len(records) for records in self._inbox)
+        for partition in partitions:
+            self._next_offsets.pop(partition, None)
 
     async def _restore(self, numbers: set[int]) -> None:
         for number in numbers:
@@ -256,8 +311,12 @@ class Engine:
     def _process(self, records: list[Record], assignment: set[TopicPartition]) -> _Batch:
         batch = _Batch()
         for record in in_time_order(records, first_on_ties=self._topics.races):
-            if (record.topic, record.partition) not in assignment:
+            where = (record.topic, record.partition)
+            if where not in assignment:
                 continue  # revoked while it was in flight: its new owner will take it
+            if record.offset < self._next_offsets.get(where, 0):
+                continue  # already processed: a copy fetched again
+            self._next_offsets[where] = record.offset + 1
             if record.topic == self._topics.bets:
                 self._handle_bet(record, batch)
             else:
