@@ -5,6 +5,10 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from betting.config import Settings
 
 
 def main(argv: list[str]) -> int:
@@ -27,17 +31,27 @@ def main(argv: list[str]) -> int:
     return 2
 
 
-def run_serve() -> int:
-    import asyncio
-
-    from betting import app, config, logs
+def load_settings() -> Settings | None:
+    """The settings, with logging set up; None (and the reason on stderr) when they are bad."""
+    from betting import config, logs
 
     try:
         settings = config.load()
     except config.ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
-        return 2
+        return None
     logs.configure(settings.server.log_level)
+    return settings
+
+
+def run_serve() -> int:
+    import asyncio
+
+    from betting import app
+
+    settings = load_settings()
+    if settings is None:
+        return 2
     try:
         asyncio.run(app.serve(settings))
     except Exception:
@@ -51,15 +65,11 @@ def run_edge() -> int:
     import asyncio
     import signal
 
-    from betting import config, logs
     from betting.edge import build_edge
 
-    try:
-        settings = config.load()
-    except config.ConfigError as error:
-        print(f"config error: {error}", file=sys.stderr)
+    settings = load_settings()
+    if settings is None:
         return 2
-    logs.configure(settings.server.log_level)
 
     async def run() -> None:
         stop = asyncio.Event()
