@@ -92,3 +92,16 @@ def test_edge_command_serves_the_local_edge_alone() -> None:
         assert process.wait(timeout=15) == 0
     finally:
         process.kill()
+
+
+def test_serve_stops_with_a_clear_error_when_a_part_cannot_run() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        edge_port = taken.getsockname()[1]
+        process = start_serve(
+            {"BETTING_SERVER__PORT": str(free_port()), "BETTING_EDGE__PORT": str(edge_port)}
+        )
+        assert process.wait(timeout=30) == 1
+    log = serve_log(process)
+    assert b'"level":"error"' in log and b"a task failed; stopping" in log
