@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -105,3 +107,40 @@ def test_serve_stops_with_a_clear_error_when_a_part_cannot_run() -> None:
         assert process.wait(timeout=30) == 1
     log = serve_log(process)
     assert b'"level":"error"' in log and b"a task failed; stopping" in log
+
+
+def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_auth_token_signs_for_a_good_name_and_refuses_garbage() -> None:
+    port = free_port()
+    process = start_serve({"BETTING_SERVER__PORT": str(port)})
+    url = f"http://127.0.0.1:{port}/auth/token"
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        status, token_request = post(url, b'{"user_id": "alice"}')
+        assert status == 200 and token_request["clientId"] == "alice"
+        assert token_request["mac"] and "secret" not in json.dumps(token_request)
+        capability = json.loads(str(token_request["capability"]))
+        assert capability["inbound:bets:*"] == ["publish"]
+        for body, expected in [
+            (b"{not json", 400),
+            (b"[]", 400),
+            (b"{}", 400),
+            (b'{"user_id": ""}', 400),
+            (b'{"user_id": "a b/c"}', 400),
+            (b'{"user_id": 7}', 400),
+            (b'{"user_id": "' + b"x" * 5_000 + b'"}', 413),
+        ]:
+            status, answer = post(url, body)
+            assert status == expected, (body[:40], answer)
+            assert answer["error"]
+    finally:
+        process.terminate()
+        process.wait(15)
