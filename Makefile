@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv web serve test lint typecheck unit kafka bench clean
+.PHONY: venv web system serve test lint typecheck unit kafka bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ web/node_modules/.installed: web/package-lock.json
 
 web: web/node_modules/.installed
 
+# System packages the tests need: Java 17 and Maven (the real Kafka broker) and Debian's
+# Chromium (the browser tests). Installed with apt when missing (as root, like CI).
+system:
+	@command -v java >/dev/null && command -v mvn >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q openjdk-17-jre-headless maven; }
+	@command -v chromium >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q chromium; }
+
 serve: $(STAMP) web
 	$(PY) -m betting serve
 
@@ -32,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-test: lint typecheck web
+test: system lint typecheck web
 	$(PY) -m pytest
 
 unit: $(STAMP)
