@@ -301,6 +301,10 @@ class _KafkaGroupConsumer:
     def resume(self, partitions: set[TopicPartitionKey]) -> None:
         self._consumer.resume(*(TopicPartition(*p) for p in partitions))
 
+    async def seek(self, positions: Mapping[TopicPartitionKey, int]) -> None:
+        for (topic, number), offset in positions.items():
+            self._consumer.seek(TopicPartition(topic, number), offset)
+
     async def rewind(self) -> None:
         for tp in self._consumer.assignment():
             committed = await self._consumer.committed(tp)

@@ -167,6 +167,11 @@ class _MemoryGroupConsumer:
     def resume(self, partitions: set[TopicPartition]) -> None:
         self._paused -= partitions
 
+    async def seek(self, positions: Mapping[TopicPartition, int]) -> None:
+        for partition, offset in positions.items():
+            if partition in self._positions:
+                self._positions[partition] = offset
+
     async def rewind(self) -> None:
         for partition in self._positions:
             self._positions[partition] = self._log.committed.get((self._group_id, partition), 0)

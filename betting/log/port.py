@@ -75,6 +75,10 @@ class Processor(Protocol):
         """Go back to the last committed positions of the assigned partitions."""
         ...
 
+    async def seek(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Continue the given partitions from these offsets."""
+        ...
+
     def assignment(self) -> set[TopicPartition]: ...
 
     async def caught_up(self, partition: TopicPartition) -> bool:

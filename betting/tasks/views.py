@@ -141,6 +141,8 @@ class Views:
             self.notifications[(record.key or b"").decode()] = bool(value.get("notifications"))
 
     def _changelog(self, key: str, value: dict[str, Any]) -> None:
+        if key.startswith("#"):
+            return  # the engine's own bookkeeping (its input positions), not a race
         race_id, slash, _ = key.partition("/")
         if not slash:
             self.races.setdefault(race_id, RaceView(race_id, value)).header = value

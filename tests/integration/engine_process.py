@@ -44,7 +44,8 @@ class KillingProcessor(KafkaProcessor):
         await producer.begin_transaction()
         await _send_all(producer, outputs)
         offsets = {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
-        await producer.send_offsets_to_transaction(offsets, self._group_id)
+        if offsets:
+            await producer.send_offsets_to_transaction(offsets, self._group_id)
         await producer.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
