@@ -265,8 +265,8 @@ def main(argv: list[str]) -> int:
                 "All three (broker JVM, serve, this load generator) share the machine's cores.",
                 "Targets: at least 10,000 bets/s; p99 below 50 ms at 2,000 bets/s.",
                 "Where the time goes at 2,000 bets/s (from serve's /metrics): each batch is one "
-                "Kafka transaction (AddPartitionsToTxn, produce, AddOffsetsToTxn, "
-                "TxnOffsetCommit, EndTxn in sequence), about 15-20 ms on this machine; a bet "
+                "Kafka transaction (AddPartitionsToTxn, produce, EndTxn in sequence; input "
+                "offsets ride in the changelog), about 10-15 ms on this machine; a bet "
                 "waits about half a batch, then its batch's commit, then the read_committed "
                 "reader's fetch. Raw produce -> consume on the same broker is about 5 ms.",
             ],
