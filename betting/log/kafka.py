@@ -42,6 +42,8 @@ HEARTBEAT_INTERVAL_MS = 1_000
 TRANSACTION_TIMEOUT_MS = 15_000  # how long a crashed instance's open transaction blocks readers
 TRANSACTION_BATCH_BYTES = 512 * 1024
 CHECK_TIMEOUT_S = 2.0
+TOPICS_READY_TIMEOUT_S = 30.0
+METADATA_MAX_AGE_MS = 5_000  # a topic that appears later is found within seconds
 
 
 def connection_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -106,12 +108,27 @@ class KafkaLog:
             if missing:
                 await admin.create_topics([self._new_topic(spec) for spec in missing])
                 log.info("created topics", extra={"fields": {"topics": [s.name for s in missing]}})
+            await self._wait_for_partitions([spec.name for spec in topics])
         except TopicAlreadyExistsError:
             pass  # another instance created them first
         except KafkaError as error:
             raise LogUnavailable(f"cannot create topics: {error}") from error
         finally:
             await admin.close()
+
+    async def _wait_for_partitions(self, names: list[str]) -> None:
+        """Until the brokers list every topic's partitions: a consumer group joined before
+        that is assigned nothing, and would not look again for minutes."""
+        if self._producer is None:
+            return
+        deadline = asyncio.get_running_loop().time() + TOPICS_READY_TIMEOUT_S
+        while True:
+            metadata = await self._producer.client.fetch_all_metadata()
+            if all(metadata.partitions_for_topic(name) for name in names):
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise LogUnavailable(f"topics have no partitions yet: {names}")
+            await asyncio.sleep(0.1)
 
     def _new_topic(self, spec: TopicSpec) -> NewTopic:
         configs = {"cleanup.policy": "compact"} if spec.compacted else {}
@@ -247,6 +264,7 @@ class _KafkaGroupConsumer:
             partition_assignment_strategy=(RangePartitionAssignor,),
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **extra,
         )
 
