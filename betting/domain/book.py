@@ -70,6 +70,9 @@ class Book:
     def __init__(self, race: CreateRace) -> None:
         _check_race(race)
         self.race = race
+        # The definition never changes and is in every header the changelog gets (a header a
+        # race per batch): encode it once.
+        self._race_json = orjson.Fragment(orjson.dumps(race_to_dict(race)))
         self.state = RaceState.SCHEDULED
         self.version = 0  # of the latest published odds snapshot; 0 before the first
         self.dirty = True  # prices or state changed since that snapshot
@@ -236,7 +239,7 @@ class Book:
         return orjson.dumps(
             {
                 "schema": SNAPSHOT_SCHEMA,
-                "race": race_to_dict(self.race),
+                "race": self._race_json,
                 "state": str(self.state),
                 "version": self.version,
                 "dirty": self.dirty,
