@@ -308,10 +308,15 @@ class _KafkaGroupConsumer:
         return [_record(message) for messages in batches.values() for message in messages]
 
     async def commit(self, positions: Mapping[TopicPartitionKey, int]) -> None:
+        # aiokafka refuses a commit naming a partition a rebalance took away; retrying that
+        # would never succeed.
+        assigned = self._consumer.assignment()
+        offsets = {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not offsets:
+            return
         try:
-            await self._consumer.commit(
-                {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
-            )
+            await self._consumer.commit(offsets)
         except KafkaError as error:
             raise LogUnavailable(f"offset commit failed: {error}") from error
 

@@ -101,7 +101,10 @@ class GroupConsumer(Protocol):
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
 
-    async def commit(self, positions: Mapping[TopicPartition, int]) -> None: ...
+    async def commit(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Commit next offsets; partitions no longer assigned are skipped (their new owner
+        reads on from their last commit)."""
+        ...
 
 
 class EventLog(Protocol):

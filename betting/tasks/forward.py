@@ -4,12 +4,18 @@
 is derived from topic, partition and offset, so a restart that republishes records it had
 already sent (offsets are committed after the publish) is de-duplicated by the edge. Records of
 one channel are published in topic order, in one call; channels go in parallel.
+
+Offsets are committed about once a second (as Kafka Connect flushes them on an interval), not
+after every poll: each commit is a write on the broker, and a crash only republishes up to a
+second of records, which their ids de-duplicate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -21,6 +27,7 @@ from betting.log.port import EventLog, LogUnavailable, Record, TopicPartition
 
 log = logging.getLogger("betting.forward")
 RETRY_MAX_S = 5.0
+COMMIT_INTERVAL_S = 1.0
 T = TypeVar("T")
 
 # Where a decoded record goes: (channel, message name, data) for each message it makes; an
@@ -57,14 +64,21 @@ class Forwarder:
     async def run(self) -> None:
         consumer = self._log.group_consumer(self._group_id, [self._topic], from_beginning=False)
         await _retrying(consumer.start)
+        positions: dict[TopicPartition, int] = {}
+        committed_at = time.monotonic()
         try:
             while True:
                 records = await _retrying(lambda: consumer.poll(self._batch_max, 100))
                 if records:
                     await self._forward(records)
-                    positions = next_positions(records)
+                    positions.update(next_positions(records))
+                if positions and time.monotonic() - committed_at >= COMMIT_INTERVAL_S:
                     await _retrying(lambda: consumer.commit(positions))  # noqa: B023
+                    positions, committed_at = {}, time.monotonic()
         finally:
+            if positions:  # best effort: what is not committed is republished, de-duplicated
+                with contextlib.suppress(LogUnavailable):
+                    await consumer.commit(positions)
             await consumer.stop()
 
     async def _forward(self, records: list[Record]) -> None:
