@@ -86,7 +86,11 @@ class MemoryLog:
         return _MemoryProcessor(self, group_id, topics, listener)
 
     def group_consumer(
-        self, group_id: str, topics: Sequence[str], from_beginning: bool = True
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        from_beginning: bool = True,
+        max_delay_ms: int | None = None,  # memory delivers at once
     ) -> GroupConsumer:
         return _MemoryGroupConsumer(self, group_id, topics, from_beginning)
 

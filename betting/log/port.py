@@ -125,8 +125,15 @@ class EventLog(Protocol):
     ) -> Processor: ...
 
     def group_consumer(
-        self, group_id: str, topics: Sequence[str], from_beginning: bool = True
-    ) -> GroupConsumer: ...
+        self,
+        group_id: str,
+        topics: Sequence[str],
+        from_beginning: bool = True,
+        max_delay_ms: int | None = None,
+    ) -> GroupConsumer:
+        """A reader in a group. `max_delay_ms` lets a reader that is in no hurry (a read model,
+        notices) take records in fewer, larger fetches; None is as soon as the log can."""
+        ...
 
     async def read_to_end(self, topic: str, partition: int) -> list[Record]:
         """Every committed record of a partition, from the start to its end now."""

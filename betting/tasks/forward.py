@@ -51,6 +51,7 @@ class Forwarder:
         group_id: str,
         route: Route,
         batch_max: int = 1_000,
+        max_delay_ms: int | None = None,
     ) -> None:
         self.name = name
         self._log = event_log
@@ -59,10 +60,13 @@ class Forwarder:
         self._group_id = group_id
         self._route = route
         self._batch_max = batch_max
+        self._max_delay_ms = max_delay_ms
         self.stats = ForwardStats()
 
     async def run(self) -> None:
-        consumer = self._log.group_consumer(self._group_id, [self._topic], from_beginning=False)
+        consumer = self._log.group_consumer(
+            self._group_id, [self._topic], from_beginning=False, max_delay_ms=self._max_delay_ms
+        )
         await _retrying(consumer.start)
         positions: dict[TopicPartition, int] = {}
         committed_at = time.monotonic()

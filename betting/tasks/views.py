@@ -24,6 +24,7 @@ from betting.log.port import EventLog, LogUnavailable, Record
 
 log = logging.getLogger("betting.views")
 RATE_WINDOW_MS = 10_000
+VIEWS_DELAY_MS = 100  # the read model may trail the log by this much; it saves many fetches
 
 
 @dataclass
@@ -103,6 +104,7 @@ class Views:
             self._group,
             [topics.book_changelog, topics.odds, topics.settlements, topics.users],
             from_beginning=True,
+            max_delay_ms=VIEWS_DELAY_MS,
         )
         await consumer.start()
         try:
