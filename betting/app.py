@@ -7,12 +7,12 @@ leaving a half-working server. SIGINT and SIGTERM ask every task to finish its w
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from collections.abc import Coroutine
 from typing import Any
 
+from betting import collector
 from betting.api.http import build_app, http_server
 from betting.api.metrics import MetricSources
 from betting.api.services import Services
@@ -35,7 +35,7 @@ NOTICE_DELAY_MS = 250
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    _quiet_collector()
+    collector.quiet()
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     readiness = Readiness()
@@ -63,6 +63,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             tasks.create_task(_named("engine", engine.run()), name="engine"),
             tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),
             tasks.create_task(_named("views", views.run(readiness)), name="views"),
+            tasks.create_task(collector.freeze_survivors(), name="gc-freeze"),
             tasks.create_task(
                 _named(
                     "starting soon",
@@ -163,14 +164,6 @@ async def _named(name: str, work: Coroutine[Any, Any, None]) -> None:
     except Exception:
         log.exception("task failed", extra={"fields": {"task": name}})
         raise
-
-
-def _quiet_collector() -> None:
-    """Fewer, cheaper garbage collections: the books and the read model hold many long-lived
-    objects, and a full collection walking them all stalls every task for that long."""
-    gc.collect()
-    gc.freeze()  # what start-up built is never collected again
-    gc.set_threshold(50_000, 50, 1_000)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
