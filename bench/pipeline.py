@@ -24,13 +24,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer
 
 from bench.kafka_ceiling import raw_kafka_ceiling
 from bench.report import record
-from betting import codec, config
+from betting import codec, collector, config
 from betting.devtools.kafka_broker import KafkaBroker
 from betting.domain.events import CreateRace, OpenRace
 from betting.domain.model import Bet, Runner
@@ -108,6 +109,7 @@ class OutcomeReader:
 
     def __init__(self, bootstrap: str, results_topic: str, odds_topic: str) -> None:
         self.arrived_ns: dict[str, int] = {}
+        self.decided_ms: dict[str, int] = {}  # the outcome record's timestamp: engine's send
         self.versions: dict[str, int] = {}
         self.rejected: dict[str, int] = {}
         self._results_topic = results_topic
@@ -130,13 +132,15 @@ class OutcomeReader:
                 now = time.perf_counter_ns()
                 for messages in batches.values():
                     for message in messages:
-                        self._note(orjson.loads(message.value), message.topic, now)
+                        self._note(message, now)
         finally:
             await self._consumer.stop()
 
-    def _note(self, value: dict[str, object], topic: str, now_ns: int) -> None:
-        if topic == self._results_topic:
+    def _note(self, message: Any, now_ns: int) -> None:
+        value = orjson.loads(message.value)
+        if message.topic == self._results_topic:
             self.arrived_ns[str(value["bet_id"])] = now_ns
+            self.decided_ms[str(value["bet_id"])] = message.timestamp
             if value["reason"]:
                 self.rejected[str(value["reason"])] = self.rejected.get(str(value["reason"]), 0) + 1
         else:
@@ -166,8 +170,13 @@ async def throughput(event_log: KafkaLog, reader: OutcomeReader, settings, count
 
 
 async def latency(  # type: ignore[no-untyped-def]
-    event_log: KafkaLog, reader: OutcomeReader, settings, rate: int, seconds: float
-) -> tuple[float, float]:
+    event_log: KafkaLog,
+    reader: OutcomeReader,
+    settings,
+    rate: int,
+    seconds: float,
+    name: str = "paced",
+) -> dict[str, float]:
     producer = event_log.producer()
     sent_ns: dict[str, int] = {}
     tick_s = 0.01
@@ -178,7 +187,7 @@ async def latency(  # type: ignore[no-untyped-def]
         now_ms = int(time.time() * 1000)
         batch = []
         for _ in range(per_tick):
-            bet_id = f"paced-{n}"
+            bet_id = f"{name}-{n}"
             batch.append(bet_record(settings, reader, bet_id, n, now_ms))
             sent_ns[bet_id] = time.perf_counter_ns()
             n += 1
@@ -186,8 +195,29 @@ async def latency(  # type: ignore[no-untyped-def]
         next_tick = started + (n / per_tick) * tick_s
         await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
     await reader.wait_for(list(sent_ns), timeout_s=120)
-    waits = sorted((reader.arrived_ns[b] - sent) / 1e6 for b, sent in sent_ns.items())
-    return waits[len(waits) // 2], waits[int(len(waits) * 0.99)]
+    return stages(reader, sent_ns)
+
+
+def stages(reader: OutcomeReader, sent_ns: dict[str, int]) -> dict[str, float]:
+    """Send to outcome read, split where the engine sent the outcome (its record timestamp).
+
+    The split point is a wall-clock millisecond taken in serve; both processes share the
+    machine's clock, so the two parts add up to the whole within a millisecond.
+    """
+    wall_minus_perf_ms = time.time() * 1000 - time.perf_counter_ns() / 1e6
+    whole, in_engine, after = [], [], []
+    for bet_id, sent in sent_ns.items():
+        arrived = reader.arrived_ns[bet_id]
+        decided = reader.decided_ms[bet_id] - wall_minus_perf_ms
+        whole.append((arrived - sent) / 1e6)
+        in_engine.append(decided - sent / 1e6)
+        after.append(arrived / 1e6 - decided)
+    figures = {}
+    for name, values in (("", whole), ("to_decided_", in_engine), ("to_read_", after)):
+        values.sort()
+        figures[f"{name}p50"] = values[len(values) // 2]
+        figures[f"{name}p99"] = values[int(len(values) * 0.99)]
+    return figures
 
 
 def start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -200,7 +230,9 @@ def start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-async def run(bootstrap: str, count: int, rate: int, seconds: float) -> dict[str, float]:
+async def run(
+    bootstrap: str, count: int, rate: int, seconds: float, warm_seconds: float
+) -> dict[str, float]:
     ceiling = await raw_kafka_ceiling(bootstrap, 100_000, 300)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     env = serve_env(bootstrap, prefix)
@@ -211,12 +243,19 @@ async def run(bootstrap: str, count: int, rate: int, seconds: float) -> dict[str
     server = start_serve(env)
     reader = OutcomeReader(bootstrap, settings.topics.bet_results, settings.topics.odds)
     reading = asyncio.create_task(reader.run())
+    freezing: asyncio.Task[None] | None = None
     try:
         await event_log.producer().send(race_commands(settings, int(time.time() * 1000)))
         await warm_up(event_log, reader, settings)
         rate_burst = await throughput(event_log, reader, settings, count)
-        p50, p99 = await latency(event_log, reader, settings, rate, seconds)
+        collector.quiet()  # this process's own collections must not read as pipeline latency
+        freezing = asyncio.create_task(collector.freeze_survivors())
+        if warm_seconds:
+            await latency(event_log, reader, settings, rate, warm_seconds, "warm")
+        paced = await latency(event_log, reader, settings, rate, seconds)
     finally:
+        if freezing is not None:
+            freezing.cancel()
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reading
@@ -224,7 +263,13 @@ async def run(bootstrap: str, count: int, rate: int, seconds: float) -> dict[str
         server.wait(30)
         await event_log.stop()
     print(f"rejections by reason: {reader.rejected or 'none'}")
-    return {"rate": rate_burst, "p50": p50, "p99": p99, "ceiling": ceiling}
+    print(
+        "latency by stage: send -> outcome sent by the engine p50 "
+        f"{paced['to_decided_p50']:.1f} ms, p99 {paced['to_decided_p99']:.1f} ms; "
+        f"-> outcome read (commit, markers, fetch) p50 {paced['to_read_p50']:.1f} ms, "
+        f"p99 {paced['to_read_p99']:.1f} ms"
+    )
+    return {"rate": rate_burst, "ceiling": ceiling, **paced}
 
 
 async def warm_up(event_log: KafkaLog, reader: OutcomeReader, settings) -> None:  # type: ignore[no-untyped-def]
@@ -239,10 +284,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--bets", type=int, default=100_000)
     parser.add_argument("--rate", type=int, default=2_000)
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warm-seconds", type=float, default=15.0)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     with broker_address() as bootstrap:
-        figures = asyncio.run(run(bootstrap, args.bets, args.rate, args.seconds))
+        figures = asyncio.run(run(bootstrap, args.bets, args.rate, args.seconds, args.warm_seconds))
     ratio = figures["rate"] / figures["ceiling"]
     line = (
         f"pipeline: {figures['rate']:,.0f} bets/s, p50 {figures['p50']:.1f} ms, "
