@@ -25,6 +25,9 @@ from betting.log.port import EventLog, LogUnavailable, Record
 log = logging.getLogger("betting.views")
 RATE_WINDOW_MS = 10_000
 VIEWS_DELAY_MS = 100  # the read model may trail the log by this much; it saves many fetches
+# Records applied between two yields to the loop: a few hundred at ~30 us each held up the
+# engine's transaction steps for 5-10 ms.
+VIEWS_CHUNK = 100
 
 
 @dataclass
@@ -110,12 +113,13 @@ class Views:
         try:
             while True:
                 try:
-                    records = await consumer.poll(5_000, 100)
+                    records = await consumer.poll(VIEWS_CHUNK, 100)
                 except LogUnavailable:
                     await asyncio.sleep(0.5)
                     continue
                 for record in records:
                     self._apply(record)
+                await asyncio.sleep(0)  # a poll from the buffer does not yield: let others run
                 if not records and not self.ready.is_set():
                     self.ready.set()  # caught up with what the log held at start
                     if readiness is not None:
