@@ -73,17 +73,22 @@ def serve_env(bootstrap: str, prefix: str) -> dict[str, str]:
     return env
 
 
-def race_commands(settings: config.Settings, now_ms: int) -> list[Outgoing]:
-    # A burst backs the engine up by seconds; a wide late window keeps those bets priced (the
-    # default 5 s would answer most of the burst LATE, which is cheap and flatters the rate).
+def race_commands(settings: config.Settings, now_ms: int, phase: str) -> list[Outgoing]:
+    """The races of one phase; no liability cap, so every bet is priced and accepted.
+
+    A burst backs the engine up by seconds, so its races get a wide late window: LATE
+    answers are cheap and would flatter the rate. The paced phase's races keep the default
+    window (5 s), as an operator would; every odds publication logs the window's history of
+    versions, so a wide window there would measure a heavier workload than a default one.
+    """
     risk = RiskParams(
-        late_window_ms=120_000,
+        late_window_ms=120_000 if phase == "burst" else RiskParams().late_window_ms,
         runner_liability_max_minor=10**15,
         race_liability_max_minor=10**15,
     )
     out = []
     for n in range(RACES):
-        race_id = f"race-{n}"
+        race_id = f"{phase}-race-{n}"
         runners = tuple(Runner(f"r{i}", f"Runner {i}", 50 + 5 * i) for i in range(RUNNERS))
         race = CreateRace(race_id, race_id, runners, now_ms, now_ms, risk=risk)
         for command in (race, OpenRace(race_id, now_ms)):
@@ -93,10 +98,10 @@ def race_commands(settings: config.Settings, now_ms: int) -> list[Outgoing]:
 
 
 def bet_record(
-    settings: config.Settings, reader: OutcomeReader, bet_id: str, n: int, now_ms: int
+    settings: config.Settings, reader: OutcomeReader, bet_id: str, n: int, now_ms: int, phase: str
 ) -> Outgoing:
     """A bet on the newest odds version seen, asking 1.01: any current price is granted."""
-    race_id = f"race-{n % RACES}"
+    race_id = f"{phase}-race-{n % RACES}"
     bet = Bet(
         bet_id, f"user-{n % 1000}", race_id, f"r{n % RUNNERS}", 100 + n % 1000,
         Odds.parse("1.01"), reader.versions.get(race_id, 1), now_ms,
@@ -163,7 +168,9 @@ async def throughput(event_log: KafkaLog, reader: OutcomeReader, settings, count
     for start in range(0, count, 2_000):
         now_ms = int(time.time() * 1000)
         chunk = range(start, min(start + 2_000, count))
-        await producer.send([bet_record(settings, reader, f"burst-{n}", n, now_ms) for n in chunk])
+        await producer.send(
+            [bet_record(settings, reader, f"burst-{n}", n, now_ms, "burst") for n in chunk]
+        )
     await reader.wait_for([f"burst-{n}" for n in range(count)], timeout_s=300)
     last = max(reader.arrived_ns[f"burst-{n}"] for n in range(count))
     return count / ((last - started) / 1e9)
@@ -175,7 +182,7 @@ async def latency(  # type: ignore[no-untyped-def]
     settings,
     rate: int,
     seconds: float,
-    name: str = "paced",
+    name: str = "paced",  # the bets' ids; their races are the paced phase's either way
 ) -> dict[str, float]:
     producer = event_log.producer()
     sent_ns: dict[str, int] = {}
@@ -188,7 +195,7 @@ async def latency(  # type: ignore[no-untyped-def]
         batch = []
         for _ in range(per_tick):
             bet_id = f"{name}-{n}"
-            batch.append(bet_record(settings, reader, bet_id, n, now_ms))
+            batch.append(bet_record(settings, reader, bet_id, n, now_ms, "paced"))
             sent_ns[bet_id] = time.perf_counter_ns()
             n += 1
         await producer.send(batch)
@@ -245,7 +252,9 @@ async def run(
     reading = asyncio.create_task(reader.run())
     freezing: asyncio.Task[None] | None = None
     try:
-        await event_log.producer().send(race_commands(settings, int(time.time() * 1000)))
+        now_ms = int(time.time() * 1000)
+        for phase in ("burst", "paced"):
+            await event_log.producer().send(race_commands(settings, now_ms, phase))
         await warm_up(event_log, reader, settings)
         rate_burst = await throughput(event_log, reader, settings, count)
         collector.quiet()  # this process's own collections must not read as pipeline latency
@@ -260,7 +269,11 @@ async def run(
         with contextlib.suppress(asyncio.CancelledError):
             await reading
         server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()  # never leave a serve behind to load the next run
+            raise
         await event_log.stop()
     print(f"rejections by reason: {reader.rejected or 'none'}")
     print(
@@ -275,7 +288,7 @@ async def run(
 async def warm_up(event_log: KafkaLog, reader: OutcomeReader, settings) -> None:  # type: ignore[no-untyped-def]
     """Wait until the engine has joined the group and answers."""
     now_ms = int(time.time() * 1000)
-    await event_log.producer().send([bet_record(settings, reader, "warm-0", 0, now_ms)])
+    await event_log.producer().send([bet_record(settings, reader, "warm-0", 0, now_ms, "paced")])
     await reader.wait_for(["warm-0"], timeout_s=120)
 
 
