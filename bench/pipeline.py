@@ -333,8 +333,8 @@ def main(argv: list[str]) -> int:
                 "produce, EndTxn in sequence; input offsets ride in the changelog), a median "
                 "of about 7 ms here; a bet waits for the batch in flight, then its own "
                 "batch's commit, then the markers and the read_committed reader's fetch.",
-                "p99 varies between runs on this shared 2-core machine (30-50 ms in the runs "
-                "behind this section); each run is one sample.",
+                "p99 varies from run to run on this shared 2-core machine; each run is one "
+                "sample (the README's known limits give the spread).",
             ],
         )
     return 0
