@@ -1,13 +1,15 @@
-"""`serve` on the real broker: the broker stops mid-stream and comes back."""
+"""`serve` on the real broker: two instances with one killed; the broker stops and returns."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from tests.integration.kafka_pipeline import (
     values,
     wait_for,
 )
+from tests.integration.test_engine_kafka import assert_odds_versions_increase, replay_matches
 from tests.integration.test_serve import free_port, start_serve, wait_http
 
 pytestmark = pytest.mark.kafka
@@ -84,4 +87,55 @@ async def test_broker_stopped_and_restarted_mid_stream(
     finally:
         server.terminate()
         server.wait(30)
+        await event_log.stop()
+
+
+def owned_partitions(server: subprocess.Popen[bytes]) -> list[int] | None:
+    """The partitions this serve's engine restored last (its log says so on each assignment)."""
+    owned = None
+    for line in Path(server.log_path).read_text().splitlines():  # type: ignore[attr-defined]
+        if '"restored partitions"' in line:
+            owned = json.loads(line)["partitions"]
+    return owned
+
+
+async def test_two_serves_split_the_races_and_one_is_killed(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    env = pipeline_env(kafka_bootstrap, unique_name)
+    settings = pipeline_settings(env)
+    event_log = await open_log(settings)
+    races = ["race-a", "race-b", "race-c", "race-d"]
+    ports = [free_port(), free_port()]
+    servers = [
+        start_serve({**env, "BETTING_SERVER__PORT": str(port), "BETTING_KAFKA__INSTANCE_ID": name})
+        for port, name in zip(ports, ("a", "b"), strict=True)
+    ]
+    try:
+        for port in ports:
+            await until_ready(port, 200)
+        deadline = time.monotonic() + 60
+        while not all(0 < len(owned_partitions(s) or []) < 3 for s in servers):
+            assert time.monotonic() < deadline, "the two instances did not split the partitions"
+            await asyncio.sleep(0.2)
+        producer = event_log.producer()
+        await producer.send(race_commands(settings, races))
+        await producer.send(bets(settings, races, 200, "early"))
+        await wait_for(event_log, settings.topics.bet_results, lambda r: len(r) >= 200, 60)
+
+        servers[0].kill()  # kill -9: its partitions go to the other after the session timeout
+        await producer.send(bets(settings, races, 200, "late"))
+        results = await wait_for(
+            event_log, settings.topics.bet_results, lambda r: len(r) >= 400, 120
+        )
+        counts = Counter(str(v["bet_id"]) for v in values(results))
+        assert len(counts) == 400 and set(counts.values()) == {1}
+        assert servers[1].poll() is None, "the surviving serve died"
+        assert sorted(owned_partitions(servers[1]) or []) == [0, 1, 2]
+        assert_odds_versions_increase(await read_topic(event_log, settings.topics.odds))
+        await replay_matches(event_log, settings)
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait(30)
         await event_log.stop()
