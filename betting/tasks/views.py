@@ -113,7 +113,9 @@ class Views:
         try:
             while True:
                 try:
-                    records = await consumer.poll(VIEWS_CHUNK, 100)
+                    # Longer than a fetch may be held: an empty poll means caught up, not a
+                    # fetch the broker is still holding for more bytes.
+                    records = await consumer.poll(VIEWS_CHUNK, 3 * VIEWS_DELAY_MS)
                 except LogUnavailable:
                     await asyncio.sleep(0.5)
                     continue
