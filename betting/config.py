@@ -88,6 +88,7 @@ class RiskSettings:
     runner_liability_max_minor: int = field(default=500_000_000, metadata=_range(0, 10**15))
     race_liability_max_minor: int = field(default=1_000_000_000, metadata=_range(0, 10**15))
     version_history_max: int = field(default=100_000, metadata=_range(1, 10_000_000))
+    in_play_bet_delay_ms: int = field(default=2_000, metadata=_range(0, 60_000))
 
     def params(self) -> RiskParams:
         return RiskParams(**dataclasses.asdict(self))
