@@ -374,7 +374,10 @@ class Engine:
         transaction needs no offset commit to the group (two broker round trips fewer)."""
         for (topic, number), offset in batch.positions.items():
             self._positions.setdefault(number, {})[topic] = offset
-        for number in {number for _, number in batch.positions} | batch.decided_partitions:
+        # Held bets decided without new input change the counts only: logged with the positions
+        # the partition has (it has some, or it would hold no bets).
+        counted = {number for number in batch.decided_partitions if self._positions.get(number)}
+        for number in {number for _, number in batch.positions} | counted:
             value = orjson.dumps(
                 {
                     "v": codec.SCHEMA,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -16,9 +17,10 @@ from betting import codec, command_results
 from betting.codec import CodecError
 from betting.command_results import CommandResult, CommandStatus, RefusalReason
 from betting.config import AdminSettings, Settings
-from betting.domain.events import CloseRace, OpenRace, ResultRace
+from betting.domain.events import CloseRace, OpenRace, ResultRace, StartRace
 from betting.domain.model import Bet
 from betting.domain.money import Odds
+from betting.domain.risk import RiskParams
 from betting.health import Readiness
 from betting.log.memory import MemoryLog
 from betting.log.port import Outgoing
@@ -207,3 +209,22 @@ def test_any_bytes_decode_to_a_result_or_the_codecs_own_error(value: bytes) -> N
 def test_identity_of_any_record_is_three_strings(value: bytes) -> None:
     request_id, race_id, name = command_results.identity(value)
     assert all(isinstance(part, str) for part in (request_id, race_id, name))
+
+
+async def test_an_in_play_bet_decided_after_its_delay_is_counted() -> None:
+    memory = await make_log()
+    encode = codec.encode_command
+    in_play = race(risk=RiskParams(in_play_bet_delay_ms=300, late_window_ms=0))
+    await memory.producer().send([
+        command(encode(in_play)),
+        command(encode(OpenRace(RACE_ID, 1))),
+        command(encode(StartRace(RACE_ID, 7, int(time.time() * 1000), 1_000_000))),
+    ])  # fmt: skip
+    async with running(memory) as views:
+        await until(lambda: len(records(memory, T.command_results)) == 3)
+        version = int(records(memory, T.odds)[-1]["version"])  # type: ignore[call-overload]
+        now_ms = int(time.time() * 1000)
+        held = Bet("held", "user-1", RACE_ID, "car-0", 1, Odds.parse("1.01"), version, now_ms)
+        await memory.producer().send([Outgoing(T.bets, RACE_ID.encode(), codec.encode_bet(held))])
+        await until(lambda: len(records(memory, T.bet_results)) == 1)
+        await until(lambda: views.outcomes == {"STAKE_TOO_LOW": 1})
