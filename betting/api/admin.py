@@ -98,6 +98,9 @@ async def create_race(request: Request, services: Services) -> Response:
     body = await json_body(request, services.settings.admin.body_max_bytes)
     race_id = identifier(body.get("race_id") or f"race-{uuid.uuid4().hex[:8]}", "race_id")
     views = ready_views(services)
+    repeated = answered_before(services, body, race_id, "create")
+    if repeated is not None:
+        return repeated
     if race_id in views.races:
         raise HttpError(409, f"race {race_id!r} exists")
     settings = services.settings
@@ -123,6 +126,9 @@ async def race_action(request: Request, services: Services) -> Response:
     if view is None:
         raise HttpError(404, f"no race {race_id!r}")
     command = build_command(race_id, action, body, services.settings.engine.race_length_mm)
+    repeated = answered_before(services, body, race_id, action)
+    if repeated is not None:
+        return repeated
     state = RaceState(view.state)
     if not command_allowed(state, bool(view.header.get("in_play")), type(command)):
         raise HttpError(409, f"race {race_id}: cannot {action} when {state}")
@@ -166,6 +172,29 @@ def check_placings(placings: tuple[str, ...], header: dict[str, Any]) -> None:
         seen.add(runner_id)
 
 
+def answered_before(
+    services: Services, body: dict[str, Any], race_id: str, name: str
+) -> Response | None:
+    """A retry of a command applied (or still pending) under its request id gets the first
+    answer again, instead of a 409 from the state the first one brought about."""
+    if not body.get("request_id"):
+        return None
+    request_id = identifier(body.get("request_id"), "request_id")
+    known = ready_views(services).commands.get(request_id)
+    if known is None or known["status"] == "refused":
+        return None  # a refused command may be sent again: the race may take it now
+    if (known["race_id"], known["command"]) != (race_id, name):
+        raise HttpError(409, f"request_id {request_id!r} was used for another command")
+    return accepted(race_id, request_id, str(known["status"]))
+
+
+def accepted(race_id: str, request_id: str, status: str = "pending") -> Response:
+    where = f"/admin/commands/{request_id}"
+    answer = {"race_id": race_id, "request_id": request_id, "status": status,
+              "result": where}  # fmt: skip
+    return JSONResponse(answer, 202, headers={"Location": where})
+
+
 async def send_command(
     services: Services, command: CreateRace | RaceCommand, name: str, body: dict[str, Any]
 ) -> Response:
@@ -183,10 +212,7 @@ async def send_command(
     except BaseException:
         views.forget_command(request_id, before)
         raise
-    where = f"/admin/commands/{request_id}"
-    answer = {"race_id": command.race_id, "request_id": request_id, "status": "pending",
-              "result": where}  # fmt: skip
-    return JSONResponse(answer, 202, headers={"Location": where})
+    return accepted(command.race_id, request_id)
 
 
 # -- reads -------------------------------------------------------------------------------------

@@ -61,7 +61,10 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 "properties": {
                     "race_id": _ID,
                     "request_id": _ID,
-                    "status": {"const": "pending"},
+                    "status": {
+                        "enum": ["pending", "applied"],
+                        "description": "applied: a retry of a command applied already",
+                    },
                     "result": {"type": "string", "description": "/admin/commands/{request_id}"},
                 },
             },

@@ -101,8 +101,15 @@ async def test_every_command_can_be_looked_up_applied_or_refused_with_the_reason
     created = await acall(api, "POST", "/admin/races", {**create, "request_id": "create-r-1"})
     assert created[1]["request_id"] == "create-r-1"
     assert (await result_of(api, created))["status"] == "applied"
-    opened = await result_of(api, await acall(api, "POST", "/admin/races/r-1/open", {}))
+    open_once = {"request_id": "open-r-1"}
+    opened = await result_of(api, await acall(api, "POST", "/admin/races/r-1/open", open_once))
     assert (opened["status"], opened["command"], opened["race_id"]) == ("applied", "open", "r-1")
+    await until(lambda: race_state(api, "r-1", "open"))
+    # A retry is answered as the first was, not refused for the state the first brought about.
+    status, again = await acall(api, "POST", "/admin/races/r-1/open", open_once)
+    assert (status, again["status"], again["request_id"]) == (202, "applied", "open-r-1")
+    status, reused = await acall(api, "POST", "/admin/races/r-1/suspend", open_once)
+    assert status == 409 and "open-r-1" in reused["error"]["message"]
 
     # Suspended twice at once: the engine refuses the second, and says why.
     for _ in range(20):
@@ -147,8 +154,9 @@ async def test_every_command_can_be_looked_up_applied_or_refused_with_the_reason
     assert status == 409 and "cannot open" in body["error"]["message"]
 
     # A retry under the same request id: applied once, answered again.
-    again = await acall(api, "POST", "/admin/races", {**create, "request_id": "create-r-1"})
-    assert again[0] == 409  # the read model has the race already
+    status, again = await acall(api, "POST", "/admin/races", {**create, "request_id": "create-r-1"})
+    assert (status, again["status"]) == (202, "applied")
+    assert (await acall(api, "POST", "/admin/races", create))[0] == 409  # a new create: exists
     status, unknown = await acall(api, "GET", "/admin/commands/never-sent")
     assert status == 404 and "never-sent" in unknown["error"]["message"]
     bad = urllib.parse.quote("²")
