@@ -101,7 +101,7 @@ def decode(value: bytes) -> CommandResult:
         raise CodecError("command_result.request_id: expected an id or nothing")
     if not isinstance(race_id, str) or len(race_id) > 128:
         raise CodecError("command_result.race_id: expected a string of at most 128 characters")
-    if not (command == "" or command in COMMAND_NAMES):
+    if not (command == "" or _is_command_name(command)):
         raise CodecError("command_result.command: expected a command name")
     if not isinstance(detail, str) or len(detail) > DETAIL_MAX:
         raise CodecError(f"command_result.detail: expected at most {DETAIL_MAX} characters")
@@ -128,5 +128,9 @@ def identity_of(data: object) -> tuple[str, str, str]:
     return (
         request_id if is_valid_id(request_id) else "",  # type: ignore[return-value]
         race_id if is_valid_id(race_id) else "",
-        command if command in COMMAND_NAMES else "",
+        command if _is_command_name(command) else "",
     )
+
+
+def _is_command_name(value: object) -> bool:
+    return isinstance(value, str) and value in COMMAND_NAMES  # a list is not even hashable

@@ -645,12 +645,16 @@ def restore_decided(records: list[Record]) -> Counter[str]:
     """The partition's bets decided so far, by outcome, from its last positions record."""
     decided: Counter[str] = Counter()
     for record in records:
-        if record.key == POSITIONS_KEY:
-            counts = orjson.loads(record.value).get("decided", {})
+        if record.key != POSITIONS_KEY:
+            continue
+        try:
+            value = orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            continue  # not the engine's: the counts stay as the last good record had them
+        counts = value.get("decided") if isinstance(value, dict) else None
+        if isinstance(counts, dict):
             decided = Counter(
-                {name: n for name, n in counts.items() if type(n) is int and n >= 0}
-                if isinstance(counts, dict)
-                else {}
+                {name: n for name, n in counts.items() if type(n) is int and 0 <= n < 2**63}
             )
     return decided
 

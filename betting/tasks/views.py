@@ -159,7 +159,9 @@ class Views:
             self._changelog((record.key or b"").decode(), value)
         elif topic == self._topics.command_results:
             self._command_result(record.value)
-        elif topic == self._topics.races:
+        elif topic == self._topics.races and self.ready.is_set():
+            # Only once caught up: replaying history, the races topic may be read after the
+            # results, and would mark long-answered commands pending again.
             self._command_sent(value)
         elif topic == self._topics.odds:
             race = self.races.get(str(value.get("race_id")))

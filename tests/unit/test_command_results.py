@@ -228,3 +228,13 @@ async def test_an_in_play_bet_decided_after_its_delay_is_counted() -> None:
         await memory.producer().send([Outgoing(T.bets, RACE_ID.encode(), codec.encode_bet(held))])
         await until(lambda: len(records(memory, T.bet_results)) == 1)
         await until(lambda: views.outcomes == {"STAKE_TOO_LOW": 1})
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["request_id", "race_id", "type", "v", "at_ms"]), FIELD_VALUES
+    ).map(orjson.dumps)
+)
+def test_identity_of_any_command_like_record_is_three_strings(value: bytes) -> None:
+    request_id, race_id, name = command_results.identity(value)
+    assert all(isinstance(part, str) for part in (request_id, race_id, name))
