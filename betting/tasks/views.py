@@ -104,7 +104,9 @@ class Views:
         # Bets decided per partition, by outcome, as the engine logged them with its positions:
         # every decision once, including those no book keeps (unknown race, undecodable).
         self._decided: dict[int, Counter[str]] = {}
-        self._recent_ms: deque[int] = deque()
+        # (when read, bets decided) per positions record within the rate window: pruned as
+        # it grows, so it stays bounded whether or not anyone asks for the rate.
+        self._recent: deque[tuple[int, int]] = deque()
         # The latest result per request id (pending until the engine answers), oldest first.
         self.commands: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._commands_max = settings.admin.command_results_max
@@ -204,7 +206,6 @@ class Views:
             view.accepted += 1
         else:
             view.rejected += 1
-        self._recent_ms.append(int(time.time() * 1000))
         self._remember(str(value["user_id"]), str(value["bet_id"]), {
             "bet_id": value["bet_id"], "race_id": value["race_id"],
             "runner_id": value["runner_id"], "stake_minor": value["stake_minor"],
@@ -271,10 +272,18 @@ class Views:
 
     def _positions(self, partition: int, value: dict[str, Any]) -> None:
         decided = value.get("decided")
-        if isinstance(decided, dict):
-            self._decided[partition] = Counter(
-                {name: n for name, n in decided.items() if type(n) is int and n >= 0}
-            )
+        if not isinstance(decided, dict):
+            return
+        counts = Counter({name: n for name, n in decided.items() if type(n) is int and n >= 0})
+        before = sum(self._decided.get(partition, Counter()).values())
+        self._decided[partition] = counts
+        if self.ready.is_set():  # history read at start-up is not this moment's rate
+            self._recent.append((_now_ms(), max(0, sum(counts.values()) - before)))
+            self._forget_before(_now_ms() - RATE_WINDOW_MS)
+
+    def _forget_before(self, since_ms: int) -> None:
+        while self._recent and self._recent[0][0] < since_ms:
+            self._recent.popleft()
 
     @property
     def outcomes(self) -> Counter[str]:
@@ -285,16 +294,18 @@ class Views:
         return total
 
     def stats(self) -> dict[str, Any]:
-        now_ms = int(time.time() * 1000)
-        while self._recent_ms and self._recent_ms[0] < now_ms - RATE_WINDOW_MS:
-            self._recent_ms.popleft()
+        self._forget_before(_now_ms() - RATE_WINDOW_MS)
         outcomes = self.outcomes
         accepted = outcomes["accepted"]
         decided = sum(outcomes.values())
         return {
-            "bets_per_s": len(self._recent_ms) / (RATE_WINDOW_MS / 1000),
+            "bets_per_s": sum(n for _, n in self._recent) / (RATE_WINDOW_MS / 1000),
             "acceptance_rate": accepted / decided if decided else 0.0,
             "accepted": accepted,
             "rejected": {k: v for k, v in sorted(outcomes.items()) if k != "accepted"},
             "decided": decided,
         }
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

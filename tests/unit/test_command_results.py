@@ -8,8 +8,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -238,3 +240,24 @@ async def test_an_in_play_bet_decided_after_its_delay_is_counted() -> None:
 def test_identity_of_any_command_like_record_is_three_strings(value: bytes) -> None:
     request_id, race_id, name = command_results.identity(value)
     assert all(isinstance(part, str) for part in (request_id, race_id, name))
+
+
+def test_the_rate_counts_decisions_in_the_window_and_stays_bounded(monkeypatch: Any) -> None:
+    from betting.log.port import Record
+    from betting.tasks import views as views_module
+
+    clock = [1_000_000]
+    monkeypatch.setattr(views_module, "_now_ms", lambda: clock[0])
+    views = Views(MemoryLog(), SETTINGS)
+    views.ready.set()
+
+    def positions(partition: int, accepted: int) -> Record:
+        value = orjson.dumps({"v": 1, "positions": {}, "decided": {"accepted": accepted}})
+        return Record(T.book_changelog, partition, 0, b"#positions", value, 0)
+
+    for n in range(1, 100_001):  # a decision a millisecond, for 100 s, nobody asking
+        clock[0] += 1
+        views._apply(positions(n % 2, n // 2 + n % 2))
+    assert len(views._recent) <= views_module.RATE_WINDOW_MS + 1
+    assert views.stats()["bets_per_s"] == pytest.approx(1_000, abs=0.2)  # both window ends
+    assert views.stats()["accepted"] == 100_000
