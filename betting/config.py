@@ -88,6 +88,7 @@ class RiskSettings:
     runner_liability_max_minor: int = field(default=500_000_000, metadata=_range(0, 10**15))
     race_liability_max_minor: int = field(default=1_000_000_000, metadata=_range(0, 10**15))
     version_history_max: int = field(default=100_000, metadata=_range(1, 10_000_000))
+    in_play_bet_delay_ms: int = field(default=2_000, metadata=_range(0, 60_000))
 
     def params(self) -> RiskParams:
         return RiskParams(**dataclasses.asdict(self))
@@ -129,6 +130,7 @@ class TopicSettings:
     dead_letters: str = "dead-letters"
     settlements: str = "settlements"
     users: str = "users"  # compacted: each user's notification preference
+    command_results: str = "command-results"  # applied or refused, per race command
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,8 @@ class AdminSettings:
     token: str = field(default="local-admin-token", repr=False, metadata=SECRET)
     body_max_bytes: int = field(default=65_536, metadata=_range(1_024, 10_485_760))
     starting_soon_lead_ms: int = field(default=60_000, metadata=_range(0, 86_400_000))
+    # Recent command results the read model keeps for GET /admin/commands/{request_id}.
+    command_results_max: int = field(default=10_000, metadata=_range(1, 1_000_000))
 
 
 @dataclass(frozen=True)

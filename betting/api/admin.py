@@ -2,8 +2,10 @@
 
 Commands are written to the `races` topic and applied by the engine, so they replicate and
 replay like bets; each carries a request id (the client's, or a new one), which makes a retry
-harmless. A command is checked against the read model first, so an unknown race or an illegal
-transition is answered 404 or 409 at once; the engine remains the judge.
+harmless. A command is checked against the read model first, so an unknown race, an illegal
+transition or a result that names runners the race does not have is answered 404, 409 or 422
+at once; the engine remains the judge, and what it did with each command (applied, or refused
+and why) is at `GET /admin/commands/{request_id}`, which every 202 answer names.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from betting.domain.events import (
     SuspendRace,
     VoidRace,
 )
+from betting.domain.ids import ID_RULE, is_valid_id
 from betting.domain.model import RaceState, Runner
 from betting.log.port import Outgoing
 
+# The old id pattern, still imported by the public API; the admin API uses `is_valid_id`.
 ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 RUNNERS_MAX = 30
 SIMPLE_ACTIONS: dict[str, type[RaceCommand]] = {
@@ -70,6 +74,7 @@ def admin_routes(services: Services) -> list[Route]:
         Route("/admin/bets/{bet_id}", guarded(get_bet), methods=["GET"]),
         Route("/admin/users/{user_id}/bets", guarded(user_bets), methods=["GET"]),
         Route("/admin/stats", guarded(stats), methods=["GET"]),
+        Route("/admin/commands/{request_id}", guarded(command_result), methods=["GET"]),
     ]
 
 
@@ -91,15 +96,18 @@ async def openapi(request: Request) -> JSONResponse:
 
 async def create_race(request: Request, services: Services) -> Response:
     body = await json_body(request, services.settings.admin.body_max_bytes)
-    race_id = text(body.get("race_id") or f"race-{uuid.uuid4().hex[:8]}", "race_id")
+    race_id = identifier(body.get("race_id") or f"race-{uuid.uuid4().hex[:8]}", "race_id")
     views = ready_views(services)
+    repeated = answered_before(services, body, race_id, "create")
+    if repeated is not None:
+        return repeated
     if race_id in views.races:
         raise HttpError(409, f"race {race_id!r} exists")
     settings = services.settings
     try:
         race = CreateRace(
             race_id=race_id,
-            name=text(body.get("name"), "name", limit=200, pattern=None),
+            name=text(body.get("name"), "name", limit=200),
             runners=runners(body.get("runners")),
             scheduled_start_ms=integer(body.get("scheduled_start_ms"), "scheduled_start_ms"),
             at_ms=now_ms(),
@@ -108,7 +116,7 @@ async def create_race(request: Request, services: Services) -> Response:
         )
     except DomainError as error:
         raise HttpError(422, str(error)) from None
-    return await send_command(services, race, body)
+    return await send_command(services, race, "create", body)
 
 
 async def race_action(request: Request, services: Services) -> Response:
@@ -118,10 +126,15 @@ async def race_action(request: Request, services: Services) -> Response:
     if view is None:
         raise HttpError(404, f"no race {race_id!r}")
     command = build_command(race_id, action, body, services.settings.engine.race_length_mm)
+    repeated = answered_before(services, body, race_id, action)
+    if repeated is not None:
+        return repeated
     state = RaceState(view.state)
     if not command_allowed(state, bool(view.header.get("in_play")), type(command)):
         raise HttpError(409, f"race {race_id}: cannot {action} when {state}")
-    return await send_command(services, command, body)
+    if isinstance(command, ResultRace):
+        check_placings(command.placings, view.header)
+    return await send_command(services, command, action, body)
 
 
 def build_command(
@@ -137,22 +150,69 @@ def build_command(
         placings = body.get("placings")
         if not isinstance(placings, list) or not placings:
             raise HttpError(422, "placings: a list of runner ids, winner first")
-        return ResultRace(race_id, tuple(text(p, "placings[]") for p in placings), at_ms)
+        return ResultRace(race_id, tuple(identifier(p, "placings[]") for p in placings), at_ms)
     if action == "void":
-        return VoidRace(race_id, text(body.get("reason"), "reason", 200, None), at_ms)
+        return VoidRace(race_id, text(body.get("reason"), "reason", 200), at_ms)
     raise HttpError(404, f"no action {action!r}: open, suspend, resume, start, close, result, void")
 
 
+def check_placings(placings: tuple[str, ...], header: dict[str, Any]) -> None:
+    """A result the engine would refuse is refused here, naming the runner: each placed runner
+    is one of the race's, still running, and placed once."""
+    runners = [runner["runner_id"] for runner in header["race"]["runners"]]
+    running = {r for r, active in zip(runners, header["active"], strict=True) if active}
+    seen: set[str] = set()
+    for n, runner_id in enumerate(placings):
+        if runner_id in seen:
+            raise HttpError(422, f"placings[{n}]: runner {runner_id!r} is placed twice")
+        if runner_id not in runners:
+            raise HttpError(422, f"placings[{n}]: the race has no runner {runner_id!r}")
+        if runner_id not in running:
+            raise HttpError(422, f"placings[{n}]: runner {runner_id!r} is withdrawn")
+        seen.add(runner_id)
+
+
+def answered_before(
+    services: Services, body: dict[str, Any], race_id: str, name: str
+) -> Response | None:
+    """A retry of a command applied (or still pending) under its request id gets the first
+    answer again, instead of a 409 from the state the first one brought about."""
+    if not body.get("request_id"):
+        return None
+    request_id = identifier(body.get("request_id"), "request_id")
+    known = ready_views(services).commands.get(request_id)
+    if known is None or known["status"] == "refused":
+        return None  # a refused command may be sent again: the race may take it now
+    if (known["race_id"], known["command"]) != (race_id, name):
+        raise HttpError(409, f"request_id {request_id!r} was used for another command")
+    return accepted(race_id, request_id, str(known["status"]))
+
+
+def accepted(race_id: str, request_id: str, status: str = "pending") -> Response:
+    where = f"/admin/commands/{request_id}"
+    answer = {"race_id": race_id, "request_id": request_id, "status": status,
+              "result": where}  # fmt: skip
+    return JSONResponse(answer, 202, headers={"Location": where})
+
+
 async def send_command(
-    services: Services, command: CreateRace | RaceCommand, body: dict[str, Any]
+    services: Services, command: CreateRace | RaceCommand, name: str, body: dict[str, Any]
 ) -> Response:
+    """Log the command; the answer names its request id and where its result will be."""
     if services.producer is None:
         raise HttpError(503, "the event log is not available yet")
-    request_id = text(body.get("request_id") or uuid.uuid4().hex, "request_id")
+    request_id = identifier(body.get("request_id") or uuid.uuid4().hex, "request_id")
     value = codec.encode_command(command, request_id)
     topic = services.settings.topics.races
-    await services.producer.send([Outgoing(topic, command.race_id.encode(), value)])
-    return JSONResponse({"race_id": command.race_id, "request_id": request_id}, 202)
+    views = ready_views(services)
+    # Pending before it is logged: the engine's answer may be read before send returns.
+    before = views.note_command(request_id, command.race_id, name, command.at_ms)
+    try:
+        await services.producer.send([Outgoing(topic, command.race_id.encode(), value)])
+    except BaseException:
+        views.forget_command(request_id, before)
+        raise
+    return accepted(command.race_id, request_id)
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -187,6 +247,18 @@ async def stats(request: Request, services: Services) -> Response:
     return JSONResponse(ready_views(services).stats())
 
 
+async def command_result(request: Request, services: Services) -> Response:
+    """What the engine did with a command: pending, applied, or refused with the reason."""
+    request_id = request.path_params["request_id"]
+    if not is_valid_id(request_id):
+        raise HttpError(422, f"request_id: expected {ID_RULE}")
+    result = ready_views(services).commands.get(request_id)
+    if result is None:
+        kept = services.settings.admin.command_results_max
+        raise HttpError(404, f"no command {request_id!r} among the last {kept} known here")
+    return JSONResponse(result)
+
+
 # -- validation --------------------------------------------------------------------------------
 
 
@@ -196,11 +268,16 @@ def ready_views(services: Services) -> Any:
     return services.views
 
 
-def text(value: object, name: str, limit: int = 64, pattern: re.Pattern[str] | None = ID) -> str:
+def identifier(value: object, name: str) -> str:
+    """An id (race, runner, request), by the one rule every id follows."""
+    if not is_valid_id(value):
+        raise HttpError(422, f"{name}: expected {ID_RULE}")
+    return value  # type: ignore[return-value]
+
+
+def text(value: object, name: str, limit: int) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise HttpError(422, f"{name}: a string of 1 to {limit} characters")
-    if pattern is not None and not pattern.match(value):
-        raise HttpError(422, f"{name}: letters, digits and _ . : - only")
     return value
 
 
@@ -224,8 +301,8 @@ def runners(value: object) -> tuple[Runner, ...]:
         rating = item.get("rating")
         result.append(
             Runner(
-                text(item.get("runner_id"), f"runners[{n}].runner_id"),
-                text(item.get("name"), f"runners[{n}].name", 100, None),
+                identifier(item.get("runner_id"), f"runners[{n}].runner_id"),
+                text(item.get("name"), f"runners[{n}].name", 100),
                 None if rating is None else integer(rating, f"runners[{n}].rating", 1, 10**9),
             )
         )

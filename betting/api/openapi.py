@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_ID = {
+    "type": "string",
+    "pattern": "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$",
+    "description": "1 to 128 ASCII letters, digits and _ . @ -, starting with a letter or digit",
+}
 _ACCEPTED = {
     "202": {
-        "description": "Written to the races topic; the engine applies it.",
+        "description": (
+            "Written to the races topic; the engine applies or refuses it. What it did is at "
+            "`result` (GET /admin/commands/{request_id}), also in the Location header."
+        ),
+        "headers": {"Location": {"schema": {"type": "string"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
     },
     "401": {"description": "No bearer token.", "content": {"application/json": {"schema": _ERROR}}},
@@ -48,13 +57,44 @@ ADMIN_OPENAPI: dict[str, Any] = {
             },
             "Accepted": {
                 "type": "object",
-                "properties": {"race_id": {"type": "string"}, "request_id": {"type": "string"}},
+                "required": ["race_id", "request_id", "status", "result"],
+                "properties": {
+                    "race_id": _ID,
+                    "request_id": _ID,
+                    "status": {
+                        "enum": ["pending", "applied"],
+                        "description": "applied: a retry of a command applied already",
+                    },
+                    "result": {"type": "string", "description": "/admin/commands/{request_id}"},
+                },
+            },
+            "CommandResult": {
+                "type": "object",
+                "required": ["request_id", "race_id", "command", "status", "reason", "detail"],
+                "properties": {
+                    "request_id": _ID,
+                    "race_id": {"type": "string"},
+                    "command": {
+                        "enum": ["create", "open", "suspend", "resume", "start", "close",
+                                 "result", "void", ""],
+                    },
+                    "status": {"enum": ["pending", "applied", "refused"]},
+                    "reason": {
+                        "description": "Why the engine refused it; null unless refused.",
+                        "enum": [
+                            "ILLEGAL_TRANSITION", "INVALID_VALUE", "UNKNOWN_RACE",
+                            "RACE_EXISTS", "INVALID", None,
+                        ],
+                    },
+                    "detail": {"type": "string", "description": "The refusal in words."},
+                    "at_ms": {"type": "integer", "description": "When decided (or logged)."},
+                },
             },
             "Runner": {
                 "type": "object",
                 "required": ["runner_id", "name"],
                 "properties": {
-                    "runner_id": {"type": "string", "maxLength": 64},
+                    "runner_id": _ID,
                     "name": {"type": "string", "maxLength": 100},
                     "rating": {"type": ["integer", "null"], "minimum": 1},
                 },
@@ -71,7 +111,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
                         "type": "object",
                         "required": ["name", "runners", "scheduled_start_ms"],
                         "properties": {
-                            "race_id": {"type": "string", "maxLength": 64},
+                            "race_id": _ID,
                             "name": {"type": "string", "maxLength": 200},
                             "runners": {
                                 "type": "array",
@@ -81,7 +121,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
                             },
                             "scheduled_start_ms": {"type": "integer", "minimum": 0},
                             "margin_bp": {"type": "integer", "minimum": 0, "maximum": 5000},
-                            "request_id": {"type": "string", "maxLength": 64},
+                            "request_id": _ID,
                         },
                     }
                 ),
@@ -112,10 +152,19 @@ ADMIN_OPENAPI: dict[str, Any] = {
                             "schema": {
                                 "type": "object",
                                 "properties": {
-                                    "placings": {"type": "array", "items": {"type": "string"}},
-                                    "reason": {"type": "string"},
-                                    "seed": {"type": "integer"},
-                                    "request_id": {"type": "string"},
+                                    "placings": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "uniqueItems": True,
+                                        "items": _ID,
+                                        "description": (
+                                            "result: runner ids of the race, winner first, each "
+                                            "running and placed once (else 422)"
+                                        ),
+                                    },
+                                    "reason": {"type": "string", "maxLength": 200},
+                                    "seed": {"type": "integer", "minimum": 0},
+                                    "request_id": _ID,
                                 },
                             }
                         }
@@ -127,5 +176,31 @@ ADMIN_OPENAPI: dict[str, Any] = {
         "/admin/bets/{bet_id}": {"get": {"summary": "A bet", "responses": _READ}},
         "/admin/users/{user_id}/bets": {"get": {"summary": "A user's bets", "responses": _READ}},
         "/admin/stats": {"get": {"summary": "Bets/s, acceptance rate", "responses": _READ}},
+        "/admin/commands/{request_id}": {
+            "get": {
+                "summary": "What the engine did with a command: pending, applied or refused",
+                "parameters": [
+                    {"name": "request_id", "in": "path", "required": True, "schema": _ID}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The latest result under this request id.",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/CommandResult"}
+                            }
+                        },
+                    },
+                    "401": _ACCEPTED["401"],
+                    "403": _ACCEPTED["403"],
+                    "404": {
+                        "description": "Not known here: never sent, or older than the last "
+                        "admin.command_results_max.",
+                        "content": {"application/json": {"schema": _ERROR}},
+                    },
+                    "422": _ACCEPTED["422"],
+                },
+            }
+        },
     },
 }  # fmt: skip

@@ -455,8 +455,15 @@ class Book:
         self._forget_old_versions()
 
     def _forget_old_versions(self) -> None:
+        """Forget versions too old to be fresh for any bet to come, or any bet held now.
+
+        Freshness is judged at the edge's receipt, and an in-play bet is decided only after
+        the bet delay: a version replaced after the oldest held bet arrived must outlive the
+        window until that bet is decided, or a bet at the latest price would be called LATE.
+        """
         params = self.race.risk
-        horizon_ms = self.latest_ms - params.late_window_ms
+        since_ms = min((bet.received_at_ms for _, bet in self.pending), default=self.latest_ms)
+        horizon_ms = min(self.latest_ms, since_ms) - params.late_window_ms
         order = self._superseded_order
         while order and (
             len(order) > params.version_history_max or self.superseded_at_ms[order[0]] < horizon_ms

@@ -60,7 +60,9 @@ def check_freshness(
     superseded_at_ms: int | None,
     received_at_ms: int,
 ) -> Refusal | None:
-    """LATE when the version the bettor saw was replaced more than the window before the bet.
+    """LATE when the version the bettor saw was replaced more than the window before the edge
+    received the bet (`received_at_ms`), however long after that the bet is decided: an
+    in-play bet waits out the bet delay, and the prices it meets then are another check.
 
     `superseded_at_ms` is None when the version is too old to be remembered: that is late too.
     """

@@ -34,6 +34,7 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         topics.bet_results,
         topics.dead_letters,
         topics.settlements,
+        topics.command_results,
     ]
     return [TopicSpec(name, count) for name in plain] + [
         TopicSpec(topics.book_changelog, count, compacted=True),

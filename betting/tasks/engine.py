@@ -24,12 +24,20 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from betting import codec
+from betting import codec, command_results
+from betting.command_results import CommandResult, RefusalReason
 from betting.config import Settings
 from betting.domain import race_model
 from betting.domain.book import Book
-from betting.domain.errors import DomainError
-from betting.domain.events import CloseRace, CreateRace, ResultRace, SettleRace, UpdateStrengths
+from betting.domain.errors import DomainError, InvalidValue
+from betting.domain.events import (
+    CloseRace,
+    CreateRace,
+    RaceCommand,
+    ResultRace,
+    SettleRace,
+    UpdateStrengths,
+)
 from betting.domain.model import Bet, Outcome, RaceState, RejectReason
 from betting.domain.settlement import settle
 from betting.health import Readiness
@@ -71,7 +79,12 @@ class Histogram:
 
 @dataclass
 class EngineStats:
+    """This process's counts since it started, of committed batches only (a batch whose
+    commit failed is processed again, and counted then)."""
+
     outcomes: Counter[str] = field(default_factory=Counter)  # "accepted" or a reason
+    bets_repeated: int = 0  # a decided bet id sent again: answered, not decided again
+    commands: Counter[str] = field(default_factory=Counter)  # "applied" or a refusal reason
     odds_published: int = 0
     dead_letters: int = 0
     commands_refused: int = 0
@@ -89,6 +102,10 @@ class _Batch:
     outputs: list[Outgoing] = field(default_factory=list)
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     received_ms: list[int] = field(default_factory=list)  # of the bets decided in it
+    decided: Counter[str] = field(default_factory=Counter)  # bets by outcome, as in stats
+    repeated: int = 0
+    commands: Counter[str] = field(default_factory=Counter)
+    decided_partitions: set[int] = field(default_factory=set)
 
 
 class Engine:
@@ -121,6 +138,10 @@ class Engine:
         # fetched before a rebalance or a rewind, and again after) and is skipped.
         self._next_offsets: dict[TopicPartition, int] = {}
         self._positions: dict[int, dict[str, int]] = {}  # partition -> topic -> next offset
+        # Bets decided per partition since the log began, by outcome: logged with the
+        # positions, so the count is exactly once, restored with the books, and the read
+        # model sums every partition's for /admin/stats.
+        self._decided: dict[int, Counter[str]] = {}
         self.stats = EngineStats()
 
     # -- the task -------------------------------------------------------------------------
@@ -219,6 +240,9 @@ class Engine:
         started_ns = time.perf_counter_ns()
         await processor.commit(batch.outputs, {})  # positions ride in the changelog
         self.stats.batches += 1
+        self.stats.outcomes.update(batch.decided)
+        self.stats.bets_repeated += batch.repeated
+        self.stats.commands.update(batch.commands)
         self.stats.commit_ms.observe((time.perf_counter_ns() - started_ns) / 1e6)
         now_ms = self._clock_ms()
         for received_ms in batch.received_ms:
@@ -310,6 +334,7 @@ class Engine:
             records = await self._log.read_to_end(self._topics.book_changelog, number)
             self.books[number], positions = restore_partition(records)
             self._positions[number] = positions
+            self._decided[number] = restore_decided(records)
             for topic, offset in positions.items():
                 # Anything fetched below it before the seek lands was processed already.
                 self._next_offsets[(topic, number)] = offset
@@ -349,8 +374,17 @@ class Engine:
         transaction needs no offset commit to the group (two broker round trips fewer)."""
         for (topic, number), offset in batch.positions.items():
             self._positions.setdefault(number, {})[topic] = offset
-        for number in {number for _, number in batch.positions}:
-            value = orjson.dumps({"v": codec.SCHEMA, "positions": self._positions[number]})
+        # Held bets decided without new input change the counts only: logged with the positions
+        # the partition has (it has some, or it would hold no bets).
+        counted = {number for number in batch.decided_partitions if self._positions.get(number)}
+        for number in {number for _, number in batch.positions} | counted:
+            value = orjson.dumps(
+                {
+                    "v": codec.SCHEMA,
+                    "positions": self._positions.get(number, {}),
+                    "decided": self._decided.get(number, {}),
+                }
+            )
             batch.outputs.append(
                 Outgoing(self._topics.book_changelog, POSITIONS_KEY, value, number)
             )
@@ -436,35 +470,81 @@ class Engine:
             batch.partition_of[bet.race_id] = record.partition
             return
         # A retry gets the same answer again; the changelog keeps each outcome once.
-        self._emit(record.partition, outcome, batch, changelog=not known)
+        self._emit(record.partition, outcome, batch, changelog=not known, repeat=known)
 
     def _handle_command(self, record: Record, batch: _Batch) -> None:
         try:
             command, request_id = codec.decode_command(record.value)
         except codec.CodecError as error:
             self._dead_letter(record, str(error), batch)
+            request_id, race_id, name = command_results.identity(record.value)
+            result = command_results.refused(
+                request_id, race_id, name, RefusalReason.INVALID, str(error), self._clock_ms()
+            )
+            self._answer_command(record, result, batch)
             return
         books = self.books.setdefault(record.partition, {})
+        result = self._apply_command(books, command, request_id, record.value)
+        self._answer_command(record, result, batch)
+        if result.reason is None:
+            # A new state is news at once: no conflation for commands, which are rare.
+            self._publish(record.partition, books[command.race_id], self._clock_ms(), batch)
+
+    def _apply_command(
+        self,
+        books: dict[str, Book],
+        command: CreateRace | RaceCommand,
+        request_id: str,
+        value: bytes,
+    ) -> CommandResult:
+        race_id, at_ms = command.race_id, self._clock_ms()
+        name = command_results.identity(value)[2]
+        book = books.get(race_id)
+        if request_id and book is not None and request_id in book.request_ids:
+            detail = "already applied under this request id"
+            return command_results.applied(request_id, race_id, name, at_ms, detail)
         try:
-            if command.race_id.startswith("#"):
-                raise DomainError("race ids starting with '#' are reserved")
+            if race_id.startswith("#"):
+                raise InvalidValue("race ids starting with '#' are reserved")
             if isinstance(command, CreateRace):
-                if command.race_id not in books:
-                    books[command.race_id] = Book(command)
-            elif command.race_id not in books:
-                raise DomainError(f"no race {command.race_id!r}")
+                if book is not None:
+                    reason, detail = RefusalReason.RACE_EXISTS, f"race {race_id!r} exists"
+                    return command_results.refused(request_id, race_id, name, reason, detail, at_ms)
+                books[race_id] = Book(command)
+                if request_id:
+                    books[race_id].request_ids.append(request_id)  # a retried create is a no-op
+            elif book is None:
+                reason, detail = RefusalReason.UNKNOWN_RACE, f"no race {race_id!r}"
+                return command_results.refused(request_id, race_id, name, reason, detail, at_ms)
             else:
-                books[command.race_id].command(command, request_id)
+                book.command(command, request_id)
         except DomainError as error:
+            reason = command_results.reason_of(error)
+            return command_results.refused(request_id, race_id, name, reason, str(error), at_ms)
+        return command_results.applied(request_id, race_id, name, at_ms)
+
+    def _answer_command(self, record: Record, result: CommandResult, batch: _Batch) -> None:
+        """The command's result, in this batch's transaction: an operator reads it by request id."""
+        if result.reason is not None:
             self.stats.commands_refused += 1
-            log.info("command refused", extra={"fields": {"error": str(error)}})
-            return
-        # A new state is news at once: no conflation for commands, which are rare.
-        self._publish(record.partition, books[command.race_id], self._clock_ms(), batch)
+            fields = {"request_id": result.request_id, "reason": str(result.reason),
+                      "detail": result.detail}  # fmt: skip
+            log.info("command refused", extra={"fields": fields})
+        batch.commands[str(result.reason or result.status)] += 1
+        key = result.race_id.encode() if result.race_id else record.key or b""
+        value = command_results.encode(result)
+        batch.outputs.append(Outgoing(self._topics.command_results, key, value, record.partition))
 
     def _emit(
-        self, partition: int, outcome: Outcome, batch: _Batch, changelog: bool = False
+        self,
+        partition: int,
+        outcome: Outcome,
+        batch: _Batch,
+        changelog: bool = False,
+        repeat: bool = False,
     ) -> None:
+        """Answer a bet. Every answer counts: a decision by its outcome (also one that has no
+        book to be logged in: an unknown race, a record that did not decode), a repeat as one."""
         value = codec.encode_outcome(outcome)
         key = outcome.race_id.encode()
         batch.outputs.append(Outgoing(self._topics.bet_results, key, value, partition))
@@ -473,8 +553,14 @@ class Engine:
             batch.outputs.append(
                 Outgoing(self._topics.book_changelog, changelog_key, value, partition)
             )
-            self.stats.outcomes[str(outcome.reason or "accepted")] += 1
             batch.received_ms.append(outcome.decided_at_ms)
+        if repeat:
+            batch.repeated += 1
+            return
+        name = str(outcome.reason or "accepted")
+        batch.decided[name] += 1
+        self._decided.setdefault(partition, Counter())[name] += 1
+        batch.decided_partitions.add(partition)
 
     def _emit_invalid(self, record: Record, error: codec.CodecError, batch: _Batch) -> None:
         outcome = Outcome(
@@ -482,7 +568,6 @@ class Engine:
             RejectReason.INVALID, str(error), 0, self._clock_ms(),
         )  # fmt: skip
         self._emit(record.partition, outcome, batch)
-        self.stats.outcomes[str(RejectReason.INVALID)] += 1
 
     def _dead_letter(self, record: Record, error: str, batch: _Batch) -> None:
         value = codec.encode_dead_letter(
@@ -554,6 +639,24 @@ def in_time_order(records: list[Record], first_on_ties: str) -> list[Record]:
             key=lambda record: (record.timestamp_ms, record.topic != first_on_ties),
         )
     )
+
+
+def restore_decided(records: list[Record]) -> Counter[str]:
+    """The partition's bets decided so far, by outcome, from its last positions record."""
+    decided: Counter[str] = Counter()
+    for record in records:
+        if record.key != POSITIONS_KEY:
+            continue
+        try:
+            value = orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            continue  # not the engine's: the counts stay as the last good record had them
+        counts = value.get("decided") if isinstance(value, dict) else None
+        if isinstance(counts, dict):
+            decided = Counter(
+                {name: n for name, n in counts.items() if type(n) is int and 0 <= n < 2**63}
+            )
+    return decided
 
 
 def restore_books(records: list[Record]) -> dict[str, Book]:

@@ -11,13 +11,16 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from betting import codec, command_results
+from betting.command_results import CommandStatus
 from betting.config import Settings
+from betting.domain.ids import is_valid_id
 from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
 from betting.log.port import EventLog, LogUnavailable, Record
@@ -28,6 +31,7 @@ VIEWS_DELAY_MS = 100  # the read model may trail the log by this much; it saves 
 # Records applied between two yields to the loop: a few hundred at ~30 us each held up the
 # engine's transaction steps for 5-10 ms.
 VIEWS_CHUNK = 100
+POSITIONS_KEY = b"#positions"  # the engine's record of its input positions and counts
 
 
 @dataclass
@@ -97,15 +101,29 @@ class Views:
         self.bets: dict[str, dict[str, Any]] = {}
         self.user_bets: dict[str, list[str]] = {}
         self.notifications: dict[str, bool] = {}
-        self.outcomes: Counter[str] = Counter()  # "accepted" or a reason
-        self._recent_ms: deque[int] = deque()
+        # Bets decided per partition, by outcome, as the engine logged them with its positions:
+        # every decision once, including those no book keeps (unknown race, undecodable).
+        self._decided: dict[int, Counter[str]] = {}
+        # (when read, bets decided) per positions record within the rate window: pruned as
+        # it grows, so it stays bounded whether or not anyone asks for the rate.
+        self._recent: deque[tuple[int, int]] = deque()
+        # The latest result per request id (pending until the engine answers), oldest first.
+        self.commands: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._commands_max = settings.admin.command_results_max
         self.ready = asyncio.Event()
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
         consumer = self._log.group_consumer(
             self._group,
-            [topics.book_changelog, topics.odds, topics.settlements, topics.users],
+            [
+                topics.book_changelog,
+                topics.odds,
+                topics.settlements,
+                topics.users,
+                topics.races,
+                topics.command_results,
+            ],
             from_beginning=True,
             max_delay_ms=VIEWS_DELAY_MS,
         )
@@ -137,8 +155,16 @@ class Views:
         if not isinstance(value, dict):
             return
         topic = record.topic
-        if topic == self._topics.book_changelog:
+        if topic == self._topics.book_changelog and record.key == POSITIONS_KEY:
+            self._positions(record.partition, value)
+        elif topic == self._topics.book_changelog:
             self._changelog((record.key or b"").decode(), value)
+        elif topic == self._topics.command_results:
+            self._command_result(record.value)
+        elif topic == self._topics.races and self.ready.is_set():
+            # Only once caught up: replaying history, the races topic may be read after the
+            # results, and would mark long-answered commands pending again.
+            self._command_sent(value)
         elif topic == self._topics.odds:
             race = self.races.get(str(value.get("race_id")))
             if race is not None:
@@ -180,8 +206,6 @@ class Views:
             view.accepted += 1
         else:
             view.rejected += 1
-        self.outcomes[str(value.get("reason") or "accepted")] += 1
-        self._recent_ms.append(int(time.time() * 1000))
         self._remember(str(value["user_id"]), str(value["bet_id"]), {
             "bet_id": value["bet_id"], "race_id": value["race_id"],
             "runner_id": value["runner_id"], "stake_minor": value["stake_minor"],
@@ -200,15 +224,88 @@ class Views:
             bet["status"] = value["result"]
             bet["payout_minor"] = value["payout_minor"]
 
+    # -- command results ------------------------------------------------------------------
+
+    def note_command(
+        self, request_id: str, race_id: str, command: str, at_ms: int
+    ) -> dict[str, Any] | None:
+        """A command this instance is about to log is pending; returns what was kept before
+        under its request id (a retry), for `forget_command` should the log refuse it."""
+        before = self.commands.get(request_id)
+        self._keep_command(command_results.CommandResult(
+            request_id, race_id, command, CommandStatus.PENDING, None, "", at_ms
+        ).as_dict())  # fmt: skip
+        return before
+
+    def forget_command(self, request_id: str, before: dict[str, Any] | None) -> None:
+        if before is None:
+            self.commands.pop(request_id, None)
+        else:
+            self.commands[request_id] = before
+
+    def _command_sent(self, value: dict[str, Any]) -> None:
+        """A command in the races topic (perhaps from another instance) is pending until
+        answered; its result may have been read first, from the other topic."""
+        request_id, race_id, command = command_results.identity_of(value)
+        if request_id and request_id not in self.commands:
+            at_ms = value.get("at_ms")
+            self._keep_command(command_results.CommandResult(
+                request_id, race_id, command, CommandStatus.PENDING, None, "",
+                at_ms if type(at_ms) is int else 0,
+            ).as_dict())  # fmt: skip
+
+    def _command_result(self, value: bytes) -> None:
+        try:
+            result = command_results.decode(value)
+        except codec.CodecError:
+            return  # not the engine's: nothing an operator can be told
+        if is_valid_id(result.request_id):
+            self._keep_command(result.as_dict())
+
+    def _keep_command(self, result: dict[str, Any]) -> None:
+        self.commands[str(result["request_id"])] = result
+        self.commands.move_to_end(str(result["request_id"]))
+        while len(self.commands) > self._commands_max:
+            self.commands.popitem(last=False)
+
+    # -- counts ---------------------------------------------------------------------------
+
+    def _positions(self, partition: int, value: dict[str, Any]) -> None:
+        decided = value.get("decided")
+        if not isinstance(decided, dict):
+            return
+        counts = Counter({name: n for name, n in decided.items() if type(n) is int and n >= 0})
+        before = sum(self._decided.get(partition, Counter()).values())
+        self._decided[partition] = counts
+        if self.ready.is_set():  # history read at start-up is not this moment's rate
+            self._recent.append((_now_ms(), max(0, sum(counts.values()) - before)))
+            self._forget_before(_now_ms() - RATE_WINDOW_MS)
+
+    def _forget_before(self, since_ms: int) -> None:
+        while self._recent and self._recent[0][0] < since_ms:
+            self._recent.popleft()
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        """Bets decided by outcome, over every partition: "accepted" or a rejection reason."""
+        total: Counter[str] = Counter()
+        for decided in self._decided.values():
+            total.update(decided)
+        return total
+
     def stats(self) -> dict[str, Any]:
-        now_ms = int(time.time() * 1000)
-        while self._recent_ms and self._recent_ms[0] < now_ms - RATE_WINDOW_MS:
-            self._recent_ms.popleft()
-        accepted = self.outcomes["accepted"]
-        decided = sum(self.outcomes.values())
+        self._forget_before(_now_ms() - RATE_WINDOW_MS)
+        outcomes = self.outcomes
+        accepted = outcomes["accepted"]
+        decided = sum(outcomes.values())
         return {
-            "bets_per_s": len(self._recent_ms) / (RATE_WINDOW_MS / 1000),
+            "bets_per_s": sum(n for _, n in self._recent) / (RATE_WINDOW_MS / 1000),
             "acceptance_rate": accepted / decided if decided else 0.0,
             "accepted": accepted,
-            "rejected": {k: v for k, v in self.outcomes.items() if k != "accepted"},
+            "rejected": {k: v for k, v in sorted(outcomes.items()) if k != "accepted"},
+            "decided": decided,
         }
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -27,7 +27,8 @@ PARTITIONS = 3
 
 
 def pipeline_env(bootstrap: str, name: str) -> dict[str, str]:
-    topics = ["bets", "races", "odds", "bet_results", "book_changelog", "dead_letters"]
+    topics = ["bets", "races", "odds", "bet_results", "book_changelog", "dead_letters",
+              "settlements", "command_results"]  # fmt: skip
     env = {f"BETTING_TOPICS__{t.upper()}": f"{name}.{t}" for t in topics}
     env.update(
         {

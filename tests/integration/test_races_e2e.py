@@ -227,6 +227,7 @@ async def test_admin_refusals_and_bad_input(served: Served) -> None:
         ("POST", "/admin/races", race_body(race_id="gp-3"), 409),
         ("POST", "/admin/races/gp-3/open", {}, 409),  # already open
         ("POST", "/admin/races/gp-3/result", {"placings": []}, 422),
+        ("GET", "/admin/commands/never-sent", None, 404),
         ("POST", "/admin/races/gp-3/explode", {}, 404),
         ("POST", "/admin/races/nope/open", {}, 404),
         ("POST", "/admin/races/gp-3/void", {"reason": 7}, 422),
@@ -240,6 +241,12 @@ async def test_admin_refusals_and_bad_input(served: Served) -> None:
     same = {"request_id": "suspend-once"}
     assert (await acall(api, "POST", "/admin/races/gp-3/suspend", same))[0] == 202
     await until(lambda: race_state(api, "gp-3", "suspended"))
+
+    async def applied() -> bool:  # the engine's answer, through the command-results topic
+        status, result = await acall(api, "GET", "/admin/commands/suspend-once")
+        return status == 200 and (result["status"], result["command"]) == ("applied", "suspend")
+
+    await until(applied)
     assert (await acall(api, "POST", "/admin/races/gp-3/resume", {}))[0] == 202
     await until(lambda: race_state(api, "gp-3", "open"))
 

@@ -100,7 +100,7 @@ async def test_garbage_goes_to_dead_letters_with_an_invalid_outcome_and_nothing_
     async with running(memory) as engine:
         await until(lambda: len(records(memory, T.dead_letters)) == 4)
         await until(lambda: records(memory, T.odds))
-        assert engine.stats.commands_refused == 1  # closing a scheduled race
+        assert engine.stats.commands_refused == 2  # "explode", and closing a scheduled race
     invalid = records(memory, T.bet_results)
     assert [(r["bet_id"], r["reason"]) for r in invalid] == [("bad-1", "INVALID")]
     assert "bet.race_id" in str(invalid[0]["detail"])

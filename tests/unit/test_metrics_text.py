@@ -1,0 +1,92 @@
+"""/metrics is valid Prometheus text, by prometheus_client's own parser (the reference)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
+
+from betting.api.metrics import MetricSources, escape_label, render
+from betting.config import Settings
+from betting.health import Readiness
+from betting.log.memory import MemoryLog
+from betting.tasks.engine import Engine
+
+
+@dataclass
+class _Stats:
+    published: int
+
+
+@dataclass
+class _Forwarder:  # what /metrics reads of a forwarder
+    name: str
+    stats: _Stats = field(default_factory=lambda: _Stats(0))
+
+
+async def _no_lag() -> int:
+    return 0
+
+
+def sources(*forwarder_names: str) -> MetricSources:
+    engine = Engine(MemoryLog(), Settings(), Readiness())
+    engine.stats.outcomes.update({"accepted": 3, "LATE": 1, "INVALID": 2})
+    engine.stats.commands.update({"applied": 2, "ILLEGAL_TRANSITION": 1})
+    engine.stats.commit_ms.observe(3.0)
+    forwarders = [_Forwarder(name, _Stats(n)) for n, name in enumerate(forwarder_names)]
+    return MetricSources(engine, forwarders, lambda: 2, _no_lag)  # type: ignore[arg-type]
+
+
+def check_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """Parse with the reference parser; every family has exactly one HELP and one TYPE line,
+    its samples follow them without another family in between. Lines end at "\n" only, as
+    the format says (str.splitlines would also split at the separators a label may hold)."""
+    families = {
+        family.name: [(sample.labels, sample.value) for sample in family.samples]
+        for family in text_string_to_metric_families(text)
+    }
+    helps = Counter(line.split()[2] for line in text.split("\n") if line.startswith("# HELP "))
+    types = Counter(line.split()[2] for line in text.split("\n") if line.startswith("# TYPE "))
+    assert helps == types and set(helps.values()) == {1}, (helps, types)
+    current = None
+    seen: set[str] = set()
+    for line in text.split("\n"):
+        if line.startswith("# TYPE "):
+            current = line.split()[2]
+            assert current not in seen
+            seen.add(current)
+        elif line and not line.startswith("#"):
+            name = line.split("{")[0].split(" ")[0]
+            assert current is not None and name.startswith(current), (line, current)
+    return families
+
+
+async def test_each_family_once_however_many_forwarders() -> None:
+    text = "\n".join(await render(sources("odds-out", "outcomes-out", "notifier"))) + "\n"
+    families = check_exposition(text)
+    forwarded = families["betting_forwarded"]
+    assert sorted((labels["task"], value) for labels, value in forwarded) == [
+        ("notifier", 2.0), ("odds-out", 0.0), ("outcomes-out", 1.0)
+    ]  # fmt: skip
+    bets = {labels["outcome"]: value for labels, value in families["betting_bets"]}
+    assert bets == {"accepted": 3.0, "LATE": 1.0, "INVALID": 2.0}
+    commands = {labels["outcome"]: value for labels, value in families["betting_race_commands"]}
+    assert commands == {"applied": 2.0, "ILLEGAL_TRANSITION": 1.0}
+    assert families["betting_edge_connections"] == [({}, 2.0)]
+
+
+@given(st.text(max_size=30))
+def test_label_values_are_escaped(name: str) -> None:
+    import asyncio
+
+    text = "\n".join(asyncio.run(render(sources(name, "plain")))) + "\n"
+    families = check_exposition(text)
+    names = sorted(labels["task"] for labels, _ in families["betting_forwarded"])
+    assert names == sorted([name, "plain"])
+
+
+def test_escaping_follows_the_text_format() -> None:
+    assert escape_label('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
