@@ -122,6 +122,7 @@ def _measure(
     hub = getattr(edge, "hub", None)  # the local edge; real Ably counts its own connections
     if hub is not None:
         metrics.edge_connections = lambda: len(hub.sockets)
+        metrics.edge_client_errors = lambda: hub.client_errors.by_code
 
 
 async def _open_log(

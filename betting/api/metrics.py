@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
@@ -18,6 +18,7 @@ class MetricSources:
     engine: Engine | None = None
     forwarders: Sequence[Forwarder] = ()
     edge_connections: Callable[[], int] | None = None
+    edge_client_errors: Callable[[], Mapping[int, int]] | None = None
     lag: Callable[[], Awaitable[int]] | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -60,6 +61,12 @@ async def render(sources: MetricSources) -> list[str]:
         lines += _gauge(
             "betting_edge_connections", "Open edge sockets.", sources.edge_connections()
         )
+    if sources.edge_client_errors is not None:
+        lines += _counter(
+            "betting_edge_client_errors_total", "Client mistakes the edge refused, by Ably code.",
+            [(f'{{code="{code}"}}', count)
+             for code, count in sorted(sources.edge_client_errors().items())],
+        )  # fmt: skip
     if sources.lag is not None:
         lines += _gauge(
             "betting_consumer_lag_records", "Engine input not consumed yet.", await sources.lag()

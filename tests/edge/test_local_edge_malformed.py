@@ -85,7 +85,7 @@ async def test_bad_message_content_is_nacked_and_the_connection_lives(edge: Loca
     }
     await socket.send(orjson.dumps(bad).decode())
     answer = await read(socket)
-    assert answer["action"] == NACK and answer["error"]["code"] == 40000
+    assert answer["action"] == NACK and answer["error"]["code"] == 40013
     await socket.send(orjson.dumps({"action": 10, "channel": "race:1"}).decode())
     assert (await read(socket))["action"] == ATTACHED
     await socket.close()
@@ -141,7 +141,7 @@ async def test_bad_credentials_are_refused(edge: LocalEdge) -> None:
         ),
         ("POST", "/keys/nobody/requestToken", b"{}", {}, 404, 40400),
         ("GET", "/nowhere", b"", {}, 404, 40400),
-        ("GET", "/channels/race:1/messages?limit=lots", b"", {}, 400, 40000),
+        ("GET", "/channels/race:1/messages?limit=lots", b"", {}, 400, 40003),
     ],
 )
 async def test_garbage_rest_requests_get_ably_errors(
