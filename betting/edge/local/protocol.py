@@ -77,14 +77,15 @@ class ClientErrors:
     def __init__(self) -> None:
         self.by_code: dict[int, int] = {}
 
-    def count(self, code: int) -> None:
+    def count(self, code: int, times: int = 1) -> None:
         if 40000 <= code < 50000:
-            self.by_code[code] = self.by_code.get(code, 0) + 1
+            self.by_code[code] = self.by_code.get(code, 0) + times
 
     def count_message(self, message: ProtocolMessage) -> None:
+        """An outbound message's error, once per publish a NACK answers."""
         error = message.get("error")
         if isinstance(error, dict) and isinstance(error.get("code"), int):
-            self.count(error["code"])
+            self.count(error["code"], message.get("count", 1))
 
 
 class InvariantError(AssertionError):
