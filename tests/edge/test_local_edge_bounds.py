@@ -10,7 +10,7 @@ import asyncio
 import base64
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -22,7 +22,12 @@ from ably.types.tokendetails import TokenDetails
 
 from betting.channels import bets_channel, bets_shard
 from betting.edge.local import LocalEdge
-from betting.edge.local.testing import ROOT_KEY, running_edge
+from betting.edge.local.testing import (
+    ROOT_KEY,
+    connected,
+    running_edge,
+    sdk_clients,
+)
 from betting.edge.token_request import bettor_capability, signed_token_request
 from tests.edge.test_local_edge_malformed import ATTACHED, CONNECTED, ERROR, raw_socket, read
 
@@ -241,16 +246,18 @@ async def test_a_silent_websocket_is_dropped_and_stays_resumable() -> None:
         writer.close()
 
 
-async def test_a_live_sdk_client_is_not_dropped_for_silence() -> None:
-    """The SDK never sends anything on its own; its websocket answers the edge's pings."""
+async def test_a_live_client_is_not_dropped_for_silence() -> None:
+    """Neither the SDK nor a bare websocket sends anything on its own: their pongs count."""
     async with running_edge(heartbeat_interval_ms=200, max_idle_interval_ms=1_000) as edge:
         socket = await websockets.connect(f"ws://127.0.0.1:{edge.port}/?key={ROOT_KEY}")
         assert (await read(socket))["action"] == CONNECTED
-        await asyncio.sleep(2.5)  # over twice the idle limit, with no frame from the client
+        async with sdk_clients(edge) as (_, realtime):
+            await connected(realtime)
+            sockets = set(edge.hub.sockets)  # a drop and resume would make new ones
+            assert len(sockets) == 2
+            await asyncio.sleep(2.5)  # over twice the idle limit, with no frame from clients
+            await realtime.channels.get("race:1").publish("still", "here")
+            assert set(edge.hub.sockets) == sockets
         await send(socket, {"action": 10, "channel": "race:1"})
         assert (await read(socket))["action"] == ATTACHED
         await socket.close()
-
-
-async def in_time(awaitable: Awaitable[Any]) -> Any:
-    return await asyncio.wait_for(awaitable, TIMEOUT_S)
