@@ -251,6 +251,17 @@ async def test_an_unreadable_msgpack_message_is_nacked_and_nothing_else_notices(
         await socket.close()
 
 
+async def test_a_publish_of_more_messages_than_the_rate_allows_is_refused_unread(
+    edge: LocalEdge,
+) -> None:
+    socket = await raw_socket(edge)
+    flood = {"action": 15, "channel": "race:1", "msgSerial": 0, "messages": [{}] * 60_000}
+    await socket.send(orjson.dumps(flood).decode())
+    answer = await read(socket)
+    assert answer["action"] == NACK and answer["error"]["code"] == 42910
+    await socket.close()
+
+
 async def test_not_base64_over_json_is_nacked(edge: LocalEdge) -> None:
     socket = await raw_socket(edge)
     for serial, data in enumerate(["not base64!", "ü=="]):
@@ -357,6 +368,7 @@ HOSTILE_REST = [
         400,
         40013,
     ),
+    ("POST", "/channels/race:1/messages", b"[{}" + b", {}" * 1_000 + b"]", {}, 400, 40000),
     (
         "POST",
         "/channels/race:1/messages",

@@ -379,6 +379,9 @@ class RealtimeSocket:
         channel_name(name, self._settings.channel_name_max_chars)
         if not permits(connection.credentials.capability, name, "publish"):
             raise permission_denied("publish", name)
+        if len(raw_messages) > self._settings.publish_rate_per_second:
+            # More than the rate's whole burst: refused before tens of thousands are read.
+            raise EdgeError(42910, 429, "Rate limit exceeded; publish rejected")
         timestamp = now_ms()
         messages = [
             read_message(

@@ -37,6 +37,7 @@ JSON_TYPE = "application/json"
 MSGPACK_TYPE = "application/x-msgpack"
 HISTORY_LIMIT_DEFAULT = 100
 LIMIT_DIGITS_MAX = 9
+REST_MESSAGES_MAX = 1_000
 
 RestResponse = tuple[int, str | None, bytes]
 
@@ -142,6 +143,8 @@ async def _publish(hub: Hub, request: HttpRequest, channel: str) -> dict[str, An
         raise permission_denied("publish", channel)
     body = _read_body(request)
     raw_messages = body if isinstance(body, list) else [body]
+    if len(raw_messages) > REST_MESSAGES_MAX:
+        raise bad_request(f"At most {REST_MESSAGES_MAX} messages per publish")
     base_id, timestamp = secrets.token_urlsafe(9), now_ms()
     messages = [
         read_message(raw, credentials, f"{base_id}:{index}", timestamp)
