@@ -28,6 +28,7 @@ from betting.edge.local.testing import (
     running_edge,
     sdk_clients,
 )
+from betting.edge.port import OutboundMessage
 from betting.edge.token_request import bettor_capability, signed_token_request
 from tests.edge.test_local_edge_malformed import ATTACHED, CONNECTED, ERROR, raw_socket, read
 
@@ -117,6 +118,25 @@ async def test_channels_per_connection_are_bounded() -> None:
         assert (await read(socket))["action"] == ATTACHED
         assert len(edge.hub.channels) == 5
         await socket.close()
+
+
+async def test_channels_made_by_clients_are_bounded_in_all() -> None:
+    async with running_edge(channels_max=10) as edge:
+        sockets = [await raw_socket(edge) for _ in range(2)]
+        for index in range(10):
+            await send(sockets[index % 2], {"action": 10, "channel": f"race:{index}"})
+            assert (await read(sockets[index % 2]))["action"] == ATTACHED
+        for socket in sockets:
+            await send(socket, {"action": 10, "channel": "race:new"})
+            refused = await read(socket)
+            assert refused["action"] == ERROR and refused["error"]["code"] == 40114
+        await send(sockets[1], {"action": 10, "channel": "race:0"})  # an existing channel
+        assert (await read(sockets[1]))["action"] == ATTACHED
+        # The server's own publishes are never refused.
+        await edge.publish("race:from-the-server", [OutboundMessage(name="odds", data="x")])
+        assert len(edge.hub.channels) == 11
+        for socket in sockets:
+            await socket.close()
 
 
 async def rest_publish(edge: LocalEdge, channel: str, data: str, count: int) -> None:

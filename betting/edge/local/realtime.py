@@ -274,6 +274,9 @@ class RealtimeSocket:
         limit = self._settings.channels_per_connection_max
         if name not in self.subscriptions and len(self.subscriptions) >= limit:
             raise EdgeError(90010, 400, f"At most {limit} channels per connection")
+        channels = self._hub.channels
+        if channels.peek(name) is None and len(channels) >= self._settings.channels_max:
+            raise EdgeError(40114, 400, "Channel limit reached; no new channel can be attached")
         params = _string_params(message.get("params"))
         rewind = parse_rewind(params, self._settings, now_ms())
         serial = message.get("channelSerial")

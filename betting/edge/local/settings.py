@@ -46,6 +46,9 @@ class LocalEdgeSettings:
     # default limit of channels per connection is 200.
     channel_name_max_chars: int = 2048
     channels_per_connection_max: int = 200
+    # Clients may not make channels past this many in all (40114, as an Ably account's
+    # channel limit); the server's own publishes always may.
+    channels_max: int = 200_000
     # An HTTP request (or the websocket upgrade) must arrive whole within this, and an
     # idle keep-alive connection is closed after it.
     http_request_timeout_ms: int = 10_000
@@ -85,6 +88,7 @@ class LocalEdgeSettings:
             "history_bytes_per_channel",
             "channel_name_max_chars",
             "channels_per_connection_max",
+            "channels_max",
             "http_request_timeout_ms",
             "max_message_size",
             "outbound_queue_max_bytes",
