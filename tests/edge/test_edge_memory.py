@@ -113,6 +113,55 @@ async def publish_off_shard(edge_port: int, token: str, count: int) -> int:
     return sent
 
 
+async def bets_on_no_shard(socket: Any, count: int) -> int:
+    """Bets of 60 KB on `inbound:bets:9`, of 4 shards: each NACKed 40160."""
+    sent = 0
+    for serial in range(count):
+        bet = {"name": "bet", "data": orjson.dumps({"bet_id": "b", "pad": "p" * 60_000}).decode()}
+        frame = orjson.dumps(
+            {"action": 15, "channel": "inbound:bets:9", "msgSerial": serial, "messages": [bet]}
+        )
+        sent += len(frame)
+        await socket.send(frame.decode())
+        (reply,) = await answered(socket, 1)
+        assert reply["action"] == 2 and reply["error"]["code"] == 40160
+    return sent
+
+
+async def oversized_heads(edge_port: int, count: int) -> int:
+    """Request heads of 17 KB, each in one write: each answered 400."""
+    head = b"GET /time HTTP/1.1\r\nX-Padding: " + b"h" * 17_000 + b"\r\n\r\n"
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge_port)
+        writer.write(head)
+        answer = await asyncio.wait_for(reader.read(), TIMEOUT_S)
+        assert answer.startswith(b"HTTP/1.1 400")
+        writer.close()
+    return count * len(head)
+
+
+async def huge_token_body(http_port: int, size: int) -> int:
+    """A chunked body of `size` bytes to /auth/token, sent until the server stops it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", http_port)
+    writer.write(
+        b"POST /auth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"%x\r\n%s\r\n" % (65_536, b"u" * 65_536)
+    sent = 0
+    try:
+        while sent < size:
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+    except ConnectionError:
+        pass  # the server answered and hung up: what it refused, it did not read
+    answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:100]
+    writer.close()
+    return sent
+
+
 async def hostile_round(edge_port: int, http_port: int, scale: int) -> int:
     token = await asyncio.to_thread(bettor_token, http_port, edge_port, "mallory")
     url = f"ws://127.0.0.1:{edge_port}/?accessToken={token}&format=json"
@@ -120,7 +169,10 @@ async def hostile_round(edge_port: int, http_port: int, scale: int) -> int:
         assert (await answered(socket, 1))[0]["action"] == 4
         sent = await churn_odds_channels(socket, ATTACHES // scale)
         sent += await detach_huge_names(socket, 40 // scale)
+        sent += await bets_on_no_shard(socket, 50 // scale)
     sent += await publish_off_shard(edge_port, token, 100 // scale)
+    sent += await oversized_heads(edge_port, 100 // scale)
+    sent += await huge_token_body(http_port, 32 * 1024 * 1024 // scale)
     return sent
 
 
