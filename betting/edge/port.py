@@ -55,7 +55,8 @@ class PublishRefused(Exception):
 
 class EdgePort(Protocol):
     """With the local edge a client's publish is acknowledged only after its channel's
-    handler has completed, and negatively acknowledged if the handler raises."""
+    handler has completed, and negatively acknowledged if the handler raises: with the
+    refusal's own 400-class code for `PublishRefused`, with 50000 for anything else."""
 
     async def start(self) -> None: ...
 
