@@ -122,6 +122,10 @@ def _measure(
     hub = getattr(edge, "hub", None)  # the local edge; real Ably counts its own connections
     if hub is not None:
         metrics.edge_connections = lambda: len(hub.sockets)
+        metrics.edge_client_errors = lambda: hub.client_errors.by_code
+    refused = getattr(edge, "client_errors", None)  # real Ably: what bets-in refused
+    if isinstance(refused, dict):
+        metrics.edge_client_errors = lambda: refused
 
 
 async def _open_log(

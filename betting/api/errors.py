@@ -8,6 +8,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from betting.api.body import BodyRefused, bounded_body
+
 
 class HttpError(Exception):
     def __init__(self, status: int, message: str) -> None:
@@ -22,14 +24,10 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 async def json_body(request: Request, limit: int) -> dict[str, Any]:
     """The request's JSON object, read up to `limit` bytes; anything else is a 4xx."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise HttpError(413, f"body larger than {limit} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise HttpError(413, f"body larger than {limit} bytes")
+    try:
+        body = await bounded_body(request, limit)
+    except BodyRefused as refused:
+        raise HttpError(refused.status, refused.message) from None
     if not body:
         return {}
     try:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from betting.api.admin import admin_routes
+from betting.api.body import BodyRefused, bounded_body
 from betting.api.metrics import MetricSources, metrics_route
 from betting.api.public import public_routes
 from betting.api.services import Services
@@ -56,9 +57,10 @@ def token_endpoint(edge: EdgeSettings) -> Callable[[Request], Awaitable[JSONResp
     """A signed TokenRequest for a bettor: the SDK's authUrl. The key never leaves."""
 
     async def issue(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > AUTH_BODY_MAX:
-            return error_response(413, "body too large")
+        try:
+            body = await bounded_body(request, AUTH_BODY_MAX)
+        except BodyRefused as refused:
+            return error_response(refused.status, refused.message)
         try:
             fields = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -69,7 +71,7 @@ def token_endpoint(edge: EdgeSettings) -> Callable[[Request], Awaitable[JSONResp
         token_request = signed_token_request(
             edge.api_key,
             user_id,
-            bettor_capability(user_id),
+            bettor_capability(user_id, edge.bet_shards),
             time.time_ns() // 1_000_000,
             edge.token_ttl_ms,
         )

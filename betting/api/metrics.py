@@ -25,6 +25,7 @@ class MetricSources:
     engine: Engine | None = None
     forwarders: Sequence[Forwarder] = ()
     edge_connections: Callable[[], int] | None = None
+    edge_client_errors: Callable[[], Mapping[int, int]] | None = None
     lag: Callable[[], Awaitable[int]] | None = None
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -50,6 +51,13 @@ async def render(sources: MetricSources) -> list[str]:
         lines += _family(
             "betting_edge_connections", "gauge", "Open edge sockets.",
             [({}, sources.edge_connections())],
+        )  # fmt: skip
+    if sources.edge_client_errors is not None:
+        lines += _family(
+            "betting_edge_client_errors_total", "counter",
+            "Client mistakes the edge refused, by Ably code.",
+            [({"code": str(code)}, count)
+             for code, count in sorted(sources.edge_client_errors().items())],
         )  # fmt: skip
     if sources.lag is not None:
         lines += _family(

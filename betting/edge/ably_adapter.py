@@ -15,7 +15,7 @@ import orjson
 from ably import AblyRealtime, AblyRest, AblyVCDiffDecoder
 from ably.types.message import Message
 
-from betting.edge.port import InboundMessage, MessageHandler, OutboundMessage
+from betting.edge.port import InboundMessage, MessageHandler, OutboundMessage, PublishRefused
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +86,12 @@ def ably_clients(settings: AblySettings, **realtime_options: Any) -> tuple[AblyR
 class AblyEdge:
     """Publishes over REST; subscribes over realtime. Each channel's handler runs in order,
     one batch at a time. Unlike the local edge, Ably has already acknowledged the client's
-    publish, so a failing handler can only log."""
+    publish, so a failing handler can only log, and a refusal (the client's mistake) can only
+    be counted: `client_errors`, by Ably code, as the local edge counts its own."""
 
     def __init__(self, settings: AblySettings) -> None:
         self._settings = settings
+        self.client_errors: dict[int, int] = {}
         self._rest: AblyRest | None = None
         self._realtime: AblyRealtime | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -150,7 +152,9 @@ class AblyEdge:
         rewind = self._settings.subscribe_rewind
         options: dict[str, Any] = {"params": {"rewind": rewind}} if rewind else {}
         await self._realtime.channels.get(channel, **options).subscribe(on_message)
-        worker = asyncio.create_task(_drain(queue, handler, channel), name=f"ably-in-{channel}")
+        worker = asyncio.create_task(
+            _drain(queue, handler, channel, self.client_errors), name=f"ably-in-{channel}"
+        )
         self._workers.append(worker)
 
 
@@ -173,16 +177,36 @@ class SeenIds:
 
 
 async def _drain(
-    queue: asyncio.Queue[InboundMessage], handler: MessageHandler, channel: str
+    queue: asyncio.Queue[InboundMessage],
+    handler: MessageHandler,
+    channel: str,
+    client_errors: dict[int, int],
 ) -> None:
     while True:
         batch = [await queue.get()]
         while len(batch) < HANDLER_BATCH_MAX and not queue.empty():
             batch.append(queue.get_nowait())
-        try:
-            await handler(batch)
-        except Exception:
-            log.exception("edge handler failed", extra={"channel": channel})
+        await _handle(batch, handler, channel, client_errors)
+
+
+async def _handle(
+    batch: list[InboundMessage],
+    handler: MessageHandler,
+    channel: str,
+    client_errors: dict[int, int],
+) -> None:
+    """A refusal refuses the handler's whole call and keeps nothing of it: then each message
+    goes alone, so that one bad message costs only itself, and is counted, not logged."""
+    try:
+        await handler(batch)
+    except PublishRefused as refused:
+        if len(batch) > 1:
+            for message in batch:
+                await _handle([message], handler, channel, client_errors)
+        else:
+            client_errors[refused.code] = client_errors.get(refused.code, 0) + 1
+    except Exception:
+        log.exception("edge handler failed", extra={"channel": channel})
 
 
 def sdk_message(message: OutboundMessage) -> Message:

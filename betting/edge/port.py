@@ -43,9 +43,20 @@ class InboundMessage:
 MessageHandler = Callable[[Sequence[InboundMessage]], Awaitable[None]]
 
 
+class PublishRefused(Exception):
+    """A handler's refusal of what a client published: the client's mistake, not the
+    server's. The local edge answers it with `code` (a 400-class Ably error code) and logs
+    nothing. A handler that raises it has kept none of the messages it was given."""
+
+    def __init__(self, message: str, code: int = 40013) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class EdgePort(Protocol):
     """With the local edge a client's publish is acknowledged only after its channel's
-    handler has completed, and negatively acknowledged if the handler raises."""
+    handler has completed, and negatively acknowledged if the handler raises: with the
+    refusal's own 400-class code for `PublishRefused`, with 50000 for anything else."""
 
     async def start(self) -> None: ...
 

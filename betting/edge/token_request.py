@@ -15,17 +15,20 @@ from typing import Any
 
 import orjson
 
-from betting.channels import BETS_PREFIX, ODDS_PREFIX, user_channel
+from betting.channels import ODDS_PREFIX, bets_channel, bets_shard, user_channel
 
 TOKEN_TTL_MS = 3_600_000
 
 
-def bettor_capability(user_id: str) -> dict[str, list[str]]:
-    """Watch every race's odds and one's own channel; publish bets only."""
+def bettor_capability(user_id: str, bet_shards: int) -> dict[str, list[str]]:
+    """Watch every race's odds and one's own channel; publish bets, on the one shard
+    channel the user's bets go through. Not `inbound:bets:*`: a bet on a shard nobody
+    reads (`inbound:bets:9` of 4) would be acknowledged and then never answered; naming
+    the shard refuses it (40160) and keeps the token small whatever the shard count."""
     return {
         f"{ODDS_PREFIX}*": ["subscribe", "history"],
         user_channel(user_id): ["subscribe", "history"],
-        f"{BETS_PREFIX}*": ["publish"],
+        bets_channel(bets_shard(user_id, bet_shards)): ["publish"],
     }
 
 

@@ -6,7 +6,12 @@ INVALID outcome on the bettor's channel. The user is always the publishing clien
 what the message claims, and the receive time is stamped here.
 
 With the local edge a publish is acknowledged only after `handle` returns, that is once the
-bets are durably in the log; a refused envelope fails the whole publish with the reason.
+bets are durably in the log. Every message a call was given is checked before any is
+produced: one bad envelope refuses the call whole (a 400-class NACK naming the message and
+the field, `bets[2].race_id: ...`), so nothing of a refused publish reaches the log and the
+client can correct and resend it. The local edge then answers each ProtocolMessage of the
+call on its own, so valid bets published alongside, in other ProtocolMessages, are ACKed.
+A refusal is the client's mistake: counted by the edge, never logged.
 """
 
 from __future__ import annotations
@@ -17,12 +22,18 @@ from collections.abc import Callable, Sequence
 import orjson
 
 from betting.channels import bets_channel
-from betting.codec import ID_MAX, SCHEMA
-from betting.edge.port import EdgePort, InboundMessage
+from betting.codec import SCHEMA
+from betting.domain.errors import InvalidValue
+from betting.domain.ids import parse_id
+from betting.edge.port import EdgePort, InboundMessage, PublishRefused
 from betting.log.port import Outgoing, Producer
 
+INVALID_DATA = 40013  # Ably: invalid message data or encoding
+INVALID_CLIENT_ID = 40012
+UNIDENTIFIED_CLIENT = 40161  # Ably: the operation requires an identified client
 
-class EnvelopeRefused(ValueError):
+
+class EnvelopeRefused(PublishRefused, ValueError):
     """A bet message the edge refuses outright: the client hears why."""
 
 
@@ -52,32 +63,43 @@ class BetsIn:
 
     async def handle(self, messages: Sequence[InboundMessage]) -> None:
         received_at_ms = self._clock_ms()
-        records = [self._record(message, received_at_ms) for message in messages]
+        records = [
+            self._record(index, message, received_at_ms) for index, message in enumerate(messages)
+        ]
         await self._producer.send(records)
         self.forwarded += len(records)
 
-    def _record(self, message: InboundMessage, received_at_ms: int) -> Outgoing:
-        bet = envelope(message)
+    def _record(self, index: int, message: InboundMessage, received_at_ms: int) -> Outgoing:
+        bet = envelope(message, f"bets[{index}]")
         bet["v"] = SCHEMA
         bet["user_id"] = message.client_id
         bet["received_at_ms"] = received_at_ms
-        race_id = str(bet["race_id"])
-        return Outgoing(self._topic, race_id.encode(), orjson.dumps(bet))
+        return Outgoing(self._topic, str(bet["race_id"]).encode(), orjson.dumps(bet))
 
 
-def envelope(message: InboundMessage) -> dict[str, object]:
+def envelope(message: InboundMessage, where: str = "bet") -> dict[str, object]:
+    """The bet a message carries, with a valid bet id and race id; EnvelopeRefused naming
+    `where` and the field otherwise. The bet's other fields are the engine's to judge."""
     if not message.client_id:
-        raise EnvelopeRefused("bets must come from an identified client (a token with clientId)")
+        raise EnvelopeRefused(
+            f"{where}: bets must come from an identified client (a token with clientId)",
+            UNIDENTIFIED_CLIENT,
+        )
+    try:
+        parse_id(message.client_id, f"{where}: clientId")
+    except InvalidValue as error:
+        raise EnvelopeRefused(str(error), INVALID_CLIENT_ID) from None
     data = message.data
     if isinstance(data, (bytes, str)):
         try:
             data = orjson.loads(data)
         except orjson.JSONDecodeError:
-            raise EnvelopeRefused("a bet must be a JSON object") from None
+            raise EnvelopeRefused(f"{where}: a bet must be a JSON object", INVALID_DATA) from None
     if not isinstance(data, dict):
-        raise EnvelopeRefused("a bet must be a JSON object")
+        raise EnvelopeRefused(f"{where}: a bet must be a JSON object", INVALID_DATA)
     for name in ("bet_id", "race_id"):
-        value = data.get(name)
-        if not isinstance(value, str) or not 0 < len(value) <= ID_MAX:
-            raise EnvelopeRefused(f"bet.{name}: expected a string of 1 to {ID_MAX} characters")
+        try:
+            parse_id(data.get(name), f"{where}.{name}")
+        except InvalidValue as error:
+            raise EnvelopeRefused(str(error), INVALID_DATA) from None
     return dict(data)

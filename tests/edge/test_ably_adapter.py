@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import orjson
+import pytest
 from ably.types.message import Message
 
 from betting.edge.ably_adapter import AblyEdge, AblySettings
 from betting.edge.local.testing import ROOT_KEY, running_edge, sdk_clients
 from betting.edge.port import InboundMessage, OutboundMessage
+from betting.log.memory import MemoryLog
+from betting.tasks.bets_in import BetsIn
 
 TIMEOUT_S = 5.0
 
@@ -71,3 +75,32 @@ async def test_a_restarted_subscriber_recovers_what_was_published_while_it_was_d
             assert (await asyncio.wait_for(inbound.get(), TIMEOUT_S)).data == {"n": 6}
             await asyncio.sleep(0.3)
             assert inbound.empty()
+
+
+async def test_a_refused_message_over_ably_costs_only_itself(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over real Ably the bettor was ACKed already: a bad bet among good ones is counted and
+    dropped alone, with no traceback, and the good ones beside it reach the log."""
+    log = MemoryLog()
+    async with running_edge() as edge:
+        settings = AblySettings(key=ROOT_KEY, endpoint="127.0.0.1", port=edge.port, tls=False)
+        async with AblyEdge(settings) as server:
+            await BetsIn(server, log.producer(), "bets", 1).start()
+            async with sdk_clients(edge, client_id="punter-1") as (_, bettor):
+                channel = bettor.channels.get("inbound:bets:0")
+                bets = [
+                    {"bet_id": "b-1", "race_id": "r-1"},
+                    {"bet_id": "b-2"},
+                    {"bet_id": "b-3", "race_id": "r-1"},
+                ]
+                await channel.publish([Message(name="bet", data=bet) for bet in bets])
+            deadline = asyncio.get_running_loop().time() + TIMEOUT_S
+            while sum(len(part) for part in log.partitions("bets")) < 2:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)
+        logged = [orjson.loads(r.value)["bet_id"] for part in log.partitions("bets") for r in part]
+        assert sorted(logged) == ["b-1", "b-3"]
+        assert server.client_errors == {40013: 1}
+        assert not [r for r in caplog.records if r.name.startswith("betting") and r.levelno >= 30]

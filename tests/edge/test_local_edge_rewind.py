@@ -111,7 +111,7 @@ async def test_a_bad_rewind_fails_the_attach(edge: LocalEdge, value: str) -> Non
     async with sdk_clients(edge) as (_, realtime):
         with pytest.raises(AblyException) as refused:
             await realtime.channels.get("race:1", params={"rewind": value}).attach()
-        assert refused.value.code == 40000
+        assert refused.value.code == 40003
         # The connection carries on: other channels still attach.
         await realtime.channels.get("race:2").attach()
 
@@ -121,7 +121,7 @@ async def test_a_bad_rewind_limit_fails_the_attach(edge: LocalEdge) -> None:
         params = {"rewind": "1m", "rewindLimit": "many"}
         with pytest.raises(AblyException) as refused:
             await realtime.channels.get("race:1", params=params).attach()
-        assert refused.value.code == 40000
+        assert refused.value.code == 40003
 
 
 async def test_a_resumed_attach_replays_what_it_missed_and_does_not_rewind_again(

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from betting.domain.errors import InvalidValue
+from betting.domain.numbers import parse_int
 from betting.edge.local.protocol import EdgeError
 from betting.edge.local.settings import EdgeKey, LocalEdgeSettings
 
@@ -145,9 +147,14 @@ class Authority:
         granted = parse_capability(key.capability)
         requested = parse_capability(fields["capability"]) if fields["capability"] else granted
         capability = capability_json(narrow_capability(granted, requested))
-        ttl_ms = int(fields["ttl"]) if fields["ttl"] else self._settings.token_ttl_ms_default
-        if not 0 < ttl_ms <= self._settings.token_ttl_ms_max:
-            raise EdgeError(40003, 400, "Token ttl out of range")
+        ttl_ms = self._settings.token_ttl_ms_default
+        if fields["ttl"]:
+            try:
+                ttl_ms = parse_int(
+                    fields["ttl"], "ttl", low=1, high=self._settings.token_ttl_ms_max
+                )
+            except InvalidValue:
+                raise EdgeError(40003, 400, "Token ttl out of range") from None
         issued = now_ms()
         claims: dict[str, Any] = {
             "keyName": key.name,

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from betting.domain.errors import InvalidValue
+from betting.domain.numbers import parse_int
 from betting.edge.local.auth import now_ms
 from betting.edge.local.delta import vcdiff_encode
 from betting.edge.local.messages import ChannelMessage, join_encoding, render
@@ -20,6 +22,7 @@ from betting.edge.local.protocol import (
     ProtocolMessage,
     WireFormat,
     encoded_frame,
+    invalid_parameter,
     invariant,
 )
 from betting.edge.local.settings import LocalEdgeSettings
@@ -89,6 +92,39 @@ class Subscription:
         self.state = state
 
 
+EPOCH_MAX_CHARS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPosition:
+    """A channelSerial a client sent back: the channel's epoch and the last serial seen."""
+
+    epoch: str
+    serial: int
+
+
+def parse_channel_serial(text: str | None) -> ChannelPosition | None:
+    """None for no serial; 40003 for one this edge could never have issued."""
+    if not text:
+        return None
+    epoch, separator, serial_text = text.partition(":")
+    try:
+        if not separator or not 0 < len(epoch) <= EPOCH_MAX_CHARS:
+            raise InvalidValue("channelSerial: expected <epoch>:<serial>")
+        serial = parse_int(serial_text, "channelSerial", low=-1)
+    except InvalidValue as error:
+        raise invalid_parameter(f"Invalid channelSerial: {error}") from None
+    return ChannelPosition(epoch, serial)
+
+
+def entry_bytes(messages: Sequence[ChannelMessage]) -> int:
+    """What an entry costs to keep, roughly: its messages' text and data, and their ids."""
+    return sum(
+        message.size or len(message.payload_bytes() or b"") + len(message.name or "")
+        for message in messages
+    ) + sum(len(message.id) for message in messages)
+
+
 @dataclass(slots=True)
 class HistoryEntry:
     """What one publish added to a channel, with its frames built lazily and shared.
@@ -103,13 +139,21 @@ class HistoryEntry:
     full: FrameCache
     delta: FrameCache | None = None
     delta_checked: bool = False
+    size: int = 0
 
 
 class Channel:
+    """History is bounded three ways: `history_per_channel` entries, `history_bytes_max`
+    bytes, and `history_retention_ms` of age (Ably keeps 2 minutes without persistence)."""
+
     def __init__(self, name: str, settings: LocalEdgeSettings) -> None:
         self.name = name
         self.epoch = secrets.token_hex(4)
-        self.history: deque[HistoryEntry] = deque(maxlen=settings.history_per_channel)
+        self.history: deque[HistoryEntry] = deque()
+        self.history_bytes = 0
+        self._history_max = settings.history_per_channel
+        self._history_bytes_max = settings.history_bytes_per_channel
+        self._retention_ms = settings.history_retention_ms
         self.subscribers: dict[int, Subscription] = {}
         self.last_serial = -1
         # When the newest entry the bounded history dropped was received: a rewind reaching
@@ -154,10 +198,30 @@ class Channel:
             lambda wire_format: self._message_frame(channel_serial, messages, wire_format)
         )
         entry = HistoryEntry(serial, channel_serial, now_ms(), connection_id, messages, base, full)
-        if len(self.history) == self.history.maxlen:
-            self.evicted_received_ms = self.history[0].received_ms
+        entry.size = entry_bytes(messages)
         self.history.append(entry)
+        self.history_bytes += entry.size
+        while len(self.history) > 1 and (
+            len(self.history) > self._history_max or self.history_bytes > self._history_bytes_max
+        ):
+            self._evict_oldest()
         return entry
+
+    def _evict_oldest(self) -> None:
+        evicted = self.history.popleft()
+        self.history_bytes -= evicted.size
+        self.evicted_received_ms = evicted.received_ms
+
+    def expire(self, now: int) -> None:
+        """Forget entries older than the retention period."""
+        oldest_kept_ms = now - self._retention_ms
+        while self.history and self.history[0].received_ms < oldest_kept_ms:
+            self._evict_oldest()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to keep: no subscriber and no history (a handler is the registry's)."""
+        return not self.subscribers and not self.history
 
     def _message_frame(
         self, channel_serial: str, messages: list[ChannelMessage], wire_format: WireFormat
@@ -213,14 +277,11 @@ class Channel:
     def unsubscribe(self, subscription: Subscription) -> None:
         self.subscribers.pop(id(subscription), None)
 
-    def entries_after(self, channel_serial: str | None) -> list[HistoryEntry] | None:
+    def entries_after(self, position: ChannelPosition | None) -> list[HistoryEntry] | None:
         """Entries a re-attaching subscriber missed, or None when continuity is lost."""
-        if not channel_serial:
+        if position is None or position.epoch != self.epoch:
             return None
-        epoch, _, serial_text = channel_serial.partition(":")
-        if epoch != self.epoch or not serial_text.lstrip("-").isdigit():
-            return None
-        serial = int(serial_text)
+        serial = position.serial
         if serial > self.last_serial:
             return None
         first_kept = self.history[0].serial if self.history else self.last_serial + 1
@@ -272,6 +333,7 @@ class ChannelRegistry:
         self._handlers: dict[str, ChannelHandler] = {}
 
     def get(self, name: str) -> Channel:
+        """The channel, made if need be; callers check the name and capability first."""
         channel = self._channels.get(name)
         if channel is None:
             channel = Channel(name, self._settings)
@@ -280,6 +342,31 @@ class ChannelRegistry:
 
     def peek(self, name: str) -> Channel | None:
         return self._channels.get(name)
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+    def unsubscribe(self, name: str, subscription: Subscription, *, release: bool = True) -> None:
+        channel = self._channels.get(name)
+        if channel is not None:
+            channel.unsubscribe(subscription)
+            if release:
+                self.release_if_idle(name)
+
+    def release_if_idle(self, name: str) -> None:
+        """Forget a channel nobody holds. Its next use starts a new epoch; a client that
+        re-attaches with an old serial then attaches afresh, having missed nothing, since a
+        channel with anything published within the retention period is kept."""
+        channel = self._channels.get(name)
+        if channel is not None and channel.idle and name not in self._handlers:
+            del self._channels[name]
+
+    def sweep(self, now: int) -> None:
+        """Expire old history everywhere and release what is left idle (the edge's timer)."""
+        for name, channel in list(self._channels.items()):
+            channel.expire(now)
+            if channel.idle and name not in self._handlers:
+                del self._channels[name]
 
     def set_handler(self, name: str, handler: ChannelHandler) -> None:
         invariant(name not in self._handlers, f"channel {name!r} already has a handler")
@@ -294,6 +381,7 @@ class ChannelRegistry:
         handler = self._handlers.get(name)
         if handler is None:
             channel.commit(messages, connection_id)
+            self.release_if_idle(name)  # when every message was a repeat
             return
         async with channel.handler_lock:
             fresh = channel.fresh(messages)

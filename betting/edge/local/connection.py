@@ -161,7 +161,16 @@ class Connection:
             if first.duplicate:
                 outcomes.append((first.msg_serial, self._outcomes.get(first.msg_serial)))
                 continue
-            error = first.rejection or await self._publish_group(group)
+            if first.rejection is not None:
+                outcomes.append((first.msg_serial, first.rejection))
+                continue
+            error = await self._publish_group(group)
+            if error is not None and len(group) > 1 and is_client_error(error):
+                # One refused message refuses the whole call; each publish of the group
+                # then gets its own answer, so that one bad bet fails only its own.
+                for request in group:
+                    outcomes.append((request.msg_serial, await self._publish_group([request])))
+                continue
             outcomes.extend((request.msg_serial, error) for request in group)
         for msg_serial, error in outcomes:
             self._outcomes[msg_serial] = error
@@ -195,6 +204,10 @@ class Connection:
                         "error": error.as_wire(),
                     }
                 )
+
+
+def is_client_error(error: ErrorInfo) -> bool:
+    return 400 <= error.status_code < 500
 
 
 def _groups(batch: list[PublishRequest]) -> list[list[PublishRequest]]:

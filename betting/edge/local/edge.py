@@ -12,11 +12,17 @@ import orjson
 from betting.edge.local.auth import now_ms
 from betting.edge.local.hub import Hub
 from betting.edge.local.messages import ChannelMessage, decoded_data
-from betting.edge.local.protocol import invariant
+from betting.edge.local.protocol import EdgeError, invariant
 from betting.edge.local.realtime import RealtimeSocket
 from betting.edge.local.server import EdgeServer
 from betting.edge.local.settings import LocalEdgeSettings
-from betting.edge.port import InboundMessage, MessageData, MessageHandler, OutboundMessage
+from betting.edge.port import (
+    InboundMessage,
+    MessageData,
+    MessageHandler,
+    OutboundMessage,
+    PublishRefused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +69,10 @@ class LocalEdge:
 
     async def subscribe(self, channel: str, handler: MessageHandler) -> None:
         async def on_publish(_channel: str, messages: Sequence[ChannelMessage]) -> None:
-            await handler([inbound_message(message) for message in messages])
+            try:
+                await handler([inbound_message(message) for message in messages])
+            except PublishRefused as refused:
+                raise EdgeError(refused.code, 400, str(refused)) from None
 
         self.hub.channels.set_handler(channel, on_publish)
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from betting.domain.errors import InvalidValue
+from betting.domain.numbers import parse_int
+
 HEAD_MAX_BYTES = 16 * 1024
+CONTENT_LENGTH_DIGITS_MAX = 12
 REASONS = {
     200: "OK",
     201: "Created",
@@ -14,6 +18,7 @@ REASONS = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     411: "Length Required",
     413: "Payload Too Large",
     429: "Too Many Requests",
@@ -27,9 +32,12 @@ CORS_HEADERS = (
 
 
 class HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """Answered with an Ably error body, `code` 40000 unless one more exact is given."""
+
+    def __init__(self, status: int, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.code = code or 40000
 
 
 @dataclass(slots=True)
@@ -52,10 +60,11 @@ class HttpRequest:
 
 
 def split_head(buffer: bytearray) -> bytes | None:
-    """The request head with its blank line, removed from the buffer, or None if incomplete."""
-    end = buffer.find(b"\r\n\r\n")
+    """The request head with its blank line, removed from the buffer, or None if incomplete.
+    A head over `HEAD_MAX_BYTES` is refused however it arrived: in pieces or in one read."""
+    end = buffer.find(b"\r\n\r\n", 0, HEAD_MAX_BYTES + 4)
     if end < 0:
-        if len(buffer) > HEAD_MAX_BYTES:
+        if len(buffer) >= HEAD_MAX_BYTES:
             raise HttpError(400, "Request head too large")
         return None
     head = bytes(buffer[: end + 4])
@@ -67,7 +76,8 @@ def parse_head(head: bytes) -> HttpRequest:
     try:
         lines = head.decode("latin-1").split("\r\n")
         method, target, version = lines[0].split(" ")
-    except ValueError as error:
+        parts = urlsplit(target)
+    except ValueError as error:  # also a target urlsplit refuses, such as "//[::1"
         raise HttpError(400, "Malformed request line") from error
     if not version.startswith("HTTP/1."):
         raise HttpError(400, "Only HTTP/1.x is spoken here")
@@ -78,8 +88,10 @@ def parse_head(head: bytes) -> HttpRequest:
         name, separator, value = line.partition(":")
         if not separator:
             raise HttpError(400, "Malformed header line")
-        headers[name.strip().lower()] = value.strip()
-    parts = urlsplit(target)
+        key, value = name.strip().lower(), value.strip()
+        if key == "content-length" and headers.get(key, value) != value:
+            raise HttpError(400, "Conflicting Content-Length headers", 40008)
+        headers[key] = value
     return HttpRequest(
         method=method.upper(),
         target=target,
@@ -92,13 +104,14 @@ def parse_head(head: bytes) -> HttpRequest:
 
 def body_length(request: HttpRequest, body_max: int) -> int:
     if "transfer-encoding" in request.headers:
-        raise HttpError(411, "Chunked bodies are not accepted; send Content-Length")
+        raise HttpError(411, "Chunked bodies are not accepted; send Content-Length", 40000)
     text = request.headers.get("content-length", "0")
-    if not text.isdigit():
-        raise HttpError(400, "Malformed Content-Length")
-    length = int(text)
+    try:
+        length = parse_int(text, "Content-Length", digits_max=CONTENT_LENGTH_DIGITS_MAX)
+    except InvalidValue:
+        raise HttpError(400, "Malformed Content-Length", 40008) from None
     if length > body_max:
-        raise HttpError(413, "Request body too large")
+        raise HttpError(413, "Request body too large", 40009)
     return length
 
 

@@ -10,10 +10,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
 
-from betting.edge.local.auth import Authority, Credentials
+from betting.edge.local.auth import Authority, Credentials, now_ms
 from betting.edge.local.channel import ChannelRegistry
 from betting.edge.local.connection import Connection, ConnectionState, ProtocolSink
-from betting.edge.local.protocol import Action, WireFormat, encoded_frame
+from betting.edge.local.protocol import Action, ClientErrors, WireFormat, encoded_frame
 from betting.edge.local.settings import LocalEdgeSettings
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class Hub:
         self.settings = settings
         self.authority = Authority(settings)
         self.channels = ChannelRegistry(settings)
+        self.client_errors = ClientErrors()
         self.connections: dict[str, Connection] = {}
         # Disconnected connections, oldest first, for expiry and for the bound on their number.
         self._waiting: OrderedDict[str, None] = OrderedDict()
@@ -118,3 +119,4 @@ class Hub:
             await asyncio.sleep(interval_s)
             self.send_heartbeats()
             self.expire_connections(time.monotonic())
+            self.channels.sweep(now_ms())

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from betting.edge.local.protocol import WireFormat, bad_request
+from betting.edge.local.protocol import WireFormat, bad_request, invalid_data
 
 Data = str | bytes | None
+ENCODING_MAX_CHARS = 256
 
 
 @dataclass(slots=True)
@@ -40,10 +40,13 @@ def join_encoding(*parts: str) -> str:
 
 
 def read_data(data: Any, encoding: Any) -> tuple[Data, str]:
-    """Normalise client data: base64 becomes bytes, JSON values become a `json` string."""
+    """Normalise client data: base64 becomes bytes, JSON values become a `json` string.
+    Anything else (binary, a Timestamp or a non-string map key inside a structure) is 40013."""
     if encoding is not None and not isinstance(encoding, str):
-        raise bad_request("Message encoding must be a string")
+        raise invalid_data("Message encoding must be a string")
     encoding = (encoding or "").strip("/")
+    if len(encoding) > ENCODING_MAX_CHARS:
+        raise invalid_data(f"Message encoding is longer than {ENCODING_MAX_CHARS} characters")
     if isinstance(data, bytearray):
         data = bytes(data)
     if data is None or isinstance(data, bytes):
@@ -52,12 +55,20 @@ def read_data(data: Any, encoding: Any) -> tuple[Data, str]:
         if encoding == "base64" or encoding.endswith("/base64"):
             try:
                 return base64.b64decode(data, validate=True), encoding[: -len("base64")].strip("/")
-            except binascii.Error as error:
-                raise bad_request("Message data is not valid base64") from error
+            except ValueError as error:  # binascii.Error, or text that is not ASCII
+                raise invalid_data("Message data is not valid base64") from error
         return data, encoding
-    if isinstance(data, dict | list | int | float | bool):
-        return orjson.dumps(data).decode(), join_encoding(encoding, "json")
-    raise bad_request("Message data has an unsupported type")
+    if isinstance(data, dict | list) or type(data) in (int, float, bool):
+        return json_text(data, "Message data"), join_encoding(encoding, "json")
+    raise invalid_data("Message data has an unsupported type")
+
+
+def json_text(value: Any, what: str) -> str:
+    """`value` as JSON, or 40013 when it holds something JSON has no form for."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as error:
+        raise invalid_data(f"{what} holds a value JSON cannot carry") from error
 
 
 def optional_string(raw: dict[str, Any], key: str) -> str | None:

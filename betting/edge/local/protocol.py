@@ -68,6 +68,26 @@ class EdgeError(Exception):
         self.info = ErrorInfo(code, status_code, message)
 
 
+class ClientErrors:
+    """How many client mistakes the edge answered, by Ably error code: counted for
+    /metrics, never logged one by one (a hostile client could flood the log)."""
+
+    __slots__ = ("by_code",)
+
+    def __init__(self) -> None:
+        self.by_code: dict[int, int] = {}
+
+    def count(self, code: int, times: int = 1) -> None:
+        if 40000 <= code < 50000:
+            self.by_code[code] = self.by_code.get(code, 0) + times
+
+    def count_message(self, message: ProtocolMessage) -> None:
+        """An outbound message's error, once per publish a NACK answers."""
+        error = message.get("error")
+        if isinstance(error, dict) and isinstance(error.get("code"), int):
+            self.count(error["code"], message.get("count", 1))
+
+
 class InvariantError(AssertionError):
     """A broken invariant: a bug in the edge, not bad input."""
 
@@ -92,13 +112,52 @@ def encode(message: ProtocolMessage, wire_format: WireFormat) -> bytes:
     return orjson.dumps(message)
 
 
+def invalid_parameter(message: str) -> EdgeError:
+    return EdgeError(40003, 400, message)
+
+
+def invalid_data(message: str) -> EdgeError:
+    return EdgeError(40013, 400, message)
+
+
+class UnreadableMap:
+    """A msgpack map whose keys are not all strings (integers, arrays, binary): kept as a
+    value, so that only the message holding it is refused, not the frame."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<map with a non-string key>"
+
+
+UNREADABLE_MAP = UnreadableMap()
+
+
+def _text_keyed_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any] | UnreadableMap:
+    if all(isinstance(key, str) for key, _ in pairs):
+        return dict(pairs)
+    return UNREADABLE_MAP
+
+
+def unpack(payload: bytes) -> Any:
+    """msgpack without surprises: an array or number as a map key cannot raise TypeError or
+    collide; such a map, a Timestamp or any other extension type comes back as a value that
+    no JSON encoder accepts, so the message check refuses it (40013)."""
+    return msgpack.unpackb(
+        payload, raw=False, strict_map_key=False, object_pairs_hook=_text_keyed_map
+    )
+
+
+UNPACK_ERRORS = (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError)
+
+
 def decode(payload: bytes, wire_format: WireFormat) -> Any:
     """Raise EdgeError on anything undecodable; the caller fails the connection."""
     try:
         if wire_format is WireFormat.MSGPACK:
-            return msgpack.unpackb(payload, raw=False, strict_map_key=False)
+            return unpack(payload)
         return orjson.loads(payload)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as error:
+    except UNPACK_ERRORS as error:
         raise bad_request(f"Malformed {wire_format.value} protocol message") from error
 
 

@@ -6,13 +6,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import orjson
-
 from betting.edge.local.auth import Credentials, now_ms, permits
-from betting.edge.local.channel import Channel, Subscription, SubscriptionState
+from betting.edge.local.channel import (
+    Channel,
+    ChannelPosition,
+    Subscription,
+    SubscriptionState,
+    parse_channel_serial,
+)
 from betting.edge.local.connection import Connection, ConnectionState, PublishRequest
 from betting.edge.local.hub import Hub
-from betting.edge.local.messages import ChannelMessage, optional_string, read_data
+from betting.edge.local.messages import ChannelMessage, json_text, optional_string, read_data
+from betting.edge.local.names import channel_name
 from betting.edge.local.protocol import (
     Action,
     EdgeError,
@@ -23,13 +28,25 @@ from betting.edge.local.protocol import (
     bad_request,
     decode,
     encoded_frame,
+    invalid_data,
+    invalid_parameter,
     permission_denied,
 )
-from betting.edge.local.rewind import BACKLOG_TRUNCATED, Backlog, parse_rewind, rewind_backlog
+from betting.edge.local.rewind import (
+    BACKLOG_TRUNCATED,
+    Backlog,
+    Rewind,
+    parse_rewind,
+    rewind_backlog,
+)
 
 log = logging.getLogger(__name__)
 
 MODE_FLAGS = {"publish": Flag.PUBLISH, "subscribe": Flag.SUBSCRIBE}
+PARAMS_MAX = 16
+PARAM_MAX_CHARS = 256
+MESSAGE_ID_MAX_CHARS = 256
+TIMESTAMP_MAX_MS = 2**53  # what a JavaScript client can hold exactly
 
 
 class WebSocketWriter(Protocol):
@@ -64,6 +81,8 @@ class RealtimeSocket:
     # Outbound
 
     def send(self, message: ProtocolMessage) -> None:
+        if "error" in message:
+            self._hub.client_errors.count_message(message)
         self.send_frame(encoded_frame(message, self._wire_format))
 
     def send_frame(self, frame: bytes) -> None:
@@ -110,9 +129,7 @@ class RealtimeSocket:
         self.open = False
         self._hub.sockets.discard(self)
         for name in list(self.subscriptions):
-            channel = self._hub.channels.peek(name)
-            if channel is not None:
-                self._drop_subscription(name, channel)
+            self._drop_subscription(name)
         connection = self.connection
         if connection is None or connection.sink is not self:
             return
@@ -129,7 +146,7 @@ class RealtimeSocket:
 
     def fail(self, error: ErrorInfo) -> None:
         """A protocol error: this connection fails, the edge and other connections carry on."""
-        log.info("edge failed a connection", extra={**self._log_context(), "code": error.code})
+        log.debug("edge failed a connection", extra={**self._log_context(), "code": error.code})
         self.send({"action": Action.ERROR, "error": error.as_wire()})
         self._part(ConnectionState.FAILED)
         self._writer.close(1000, "")
@@ -224,6 +241,8 @@ class RealtimeSocket:
     # Channels
 
     def _channel_name(self, message: dict[str, Any]) -> str:
+        """The channel a message names. Not a string at all is a malformed protocol message
+        (the connection fails); a string that is no channel name fails only that channel."""
         name = message.get("channel")
         if not isinstance(name, str) or not name:
             raise bad_request("Protocol message needs a channel name")
@@ -232,28 +251,42 @@ class RealtimeSocket:
     def _fail_channel(self, name: str, error: EdgeError) -> None:
         subscription = self.subscriptions.pop(name, None)
         if subscription is not None:
-            self._hub.channels.get(name).unsubscribe(subscription)
+            self._hub.channels.unsubscribe(name, subscription)
             subscription.move_to(SubscriptionState.FAILED)
         self.send({"action": Action.ERROR, "channel": name, "error": error.info.as_wire()})
 
     def _on_attach(self, message: dict[str, Any]) -> None:
         name = self._channel_name(message)
+        try:
+            self._attach(name, message)
+        except EdgeError as refused:
+            self._fail_channel(name, refused)
+
+    def _attach(self, name: str, message: dict[str, Any]) -> None:
         connection = self.connection
         if connection is None:
             return
+        channel_name(name, self._settings.channel_name_max_chars)
         capability = connection.credentials.capability
         modes = [mode for mode in MODE_FLAGS if permits(capability, name, mode)]
         if not modes:
-            self._fail_channel(name, permission_denied("subscribe", name))
-            return
-        channel = self._hub.channels.get(name)
-        self._drop_subscription(name, channel)
+            raise permission_denied("subscribe", name)
+        limit = self._settings.channels_per_connection_max
+        if name not in self.subscriptions and len(self.subscriptions) >= limit:
+            raise EdgeError(90010, 400, f"At most {limit} channels per connection")
+        channels = self._hub.channels
+        if channels.peek(name) is None and len(channels) >= self._settings.channels_max:
+            raise EdgeError(40114, 400, "Channel limit reached; no new channel can be attached")
         params = _string_params(message.get("params"))
-        try:
-            backlog = self._backlog(channel, message, params)
-        except EdgeError as refused:
-            self._fail_channel(name, refused)
-            return
+        rewind = parse_rewind(params, self._settings, now_ms())
+        serial = message.get("channelSerial")
+        if serial is not None and not isinstance(serial, str):
+            raise invalid_parameter("channelSerial must be a string")
+        position = parse_channel_serial(serial)
+        # Everything the client sent is read: only now may the channel exist.
+        channel = self._hub.channels.get(name)
+        self._drop_subscription(name, release=False)
+        backlog = self._backlog(channel, message.get("flags"), rewind, position)
         subscription = Subscription(
             self, self._wire_format, connection.id, echo=self.echo, params=params
         )
@@ -261,20 +294,24 @@ class RealtimeSocket:
         self.subscriptions[name] = subscription
         if "subscribe" in modes:
             self._replay_then_subscribe(channel, subscription, backlog)
+        else:
+            self._hub.channels.release_if_idle(name)
 
     def _backlog(
-        self, channel: Channel, message: dict[str, Any], params: dict[str, str]
+        self,
+        channel: Channel,
+        flags: Any,
+        rewind: Rewind | None,
+        position: ChannelPosition | None,
     ) -> Backlog:
         """A resume replays what its serial missed; only a fresh attach rewinds, as with Ably
         (the SDKs set ATTACH_RESUME on every re-attach after the first, so as not to rewind
-        twice). A bad rewind is refused on any attach."""
-        rewind = parse_rewind(params, self._settings, now_ms())
-        serial = message.get("channelSerial")
-        missed = channel.entries_after(serial if isinstance(serial, str) else None)
+        twice). A bad rewind is refused on any attach, before this."""
+        missed = channel.entries_after(position)
         if missed is not None:
             return Backlog(parts=[(entry, 0) for entry in missed], resumed=True)
-        flags = message.get("flags")
-        reattach = bool(serial) or (isinstance(flags, int) and bool(flags & Flag.ATTACH_RESUME))
+        resume_flag = type(flags) is int and bool(flags & Flag.ATTACH_RESUME)
+        reattach = position is not None or resume_flag
         if rewind is None or reattach:
             return Backlog()
         return rewind_backlog(channel, rewind)
@@ -288,15 +325,21 @@ class RealtimeSocket:
         if self.open:
             channel.subscribe(subscription)
 
-    def _drop_subscription(self, name: str, channel: Channel) -> None:
+    def _drop_subscription(self, name: str, *, release: bool = True) -> None:
         previous = self.subscriptions.pop(name, None)
         if previous is not None:
-            channel.unsubscribe(previous)
+            self._hub.channels.unsubscribe(name, previous, release=release)
             previous.move_to(SubscriptionState.DETACHED)
 
     def _on_detach(self, message: dict[str, Any]) -> None:
+        """Never creates a channel: detaching from one never attached is a no-op."""
         name = self._channel_name(message)
-        self._drop_subscription(name, self._hub.channels.get(name))
+        try:
+            channel_name(name, self._settings.channel_name_max_chars)
+        except EdgeError as refused:
+            self._fail_channel(name, refused)
+            return
+        self._drop_subscription(name)
         self.send({"action": Action.DETACHED, "channel": name})
 
     # Publishing
@@ -336,8 +379,12 @@ class RealtimeSocket:
     def _read_messages(
         self, connection: Connection, name: str, msg_serial: int, raw_messages: list[Any]
     ) -> list[ChannelMessage]:
+        channel_name(name, self._settings.channel_name_max_chars)
         if not permits(connection.credentials.capability, name, "publish"):
             raise permission_denied("publish", name)
+        if len(raw_messages) > self._settings.publish_rate_per_second:
+            # More than the rate's whole burst: refused before tens of thousands are read.
+            raise EdgeError(42910, 429, "Rate limit exceeded; publish rejected")
         timestamp = now_ms()
         messages = [
             read_message(
@@ -368,22 +415,32 @@ def read_message(
         client_id = credentials.client_id
     extras = raw.get("extras")
     if extras is not None and not isinstance(extras, dict):
-        raise bad_request("Message extras must be an object")
+        raise invalid_data("Message extras must be an object")
+    extras_text = json_text(extras, "Message extras") if extras else ""
     name = optional_string(raw, "name")
-    message_timestamp = raw.get("timestamp")
+    message_id = optional_string(raw, "id")
+    if message_id is not None and len(message_id) > MESSAGE_ID_MAX_CHARS:
+        raise EdgeError(40031, 400, f"Message id is longer than {MESSAGE_ID_MAX_CHARS} characters")
     size = len(data) if data is not None else 0
-    size += len(name or "") + (len(orjson.dumps(extras)) if extras else 0)
+    size += len(name or "") + len(client_id or "") + len(extras_text)
     return ChannelMessage(
-        id=optional_string(raw, "id") or default_id,
+        id=message_id or default_id,
         name=name,
         data=data,
         encoding=encoding,
         client_id=client_id,
         connection_id=None,
-        timestamp=message_timestamp if isinstance(message_timestamp, int) else timestamp,
+        timestamp=_client_timestamp(raw.get("timestamp"), timestamp),
         extras=extras,
         size=size,
     )
+
+
+def _client_timestamp(value: Any, received_ms: int) -> int:
+    """A client may stamp its messages; anything but a plausible integer is the edge's time."""
+    if type(value) is int and 0 <= value <= TIMESTAMP_MAX_MS:
+        return value
+    return received_ms
 
 
 def _attached(
@@ -409,12 +466,24 @@ def _attached(
 
 
 def _string_params(raw: Any) -> dict[str, str]:
-    if not isinstance(raw, dict):
+    """Channel params as strings (the SDKs send strings; booleans and integers are read as
+    their text), bounded in number and length; anything else fails the attach (40003)."""
+    if raw is None:
         return {}
-    return {
-        str(key): str(value).lower() if isinstance(value, bool) else str(value)
-        for key, value in raw.items()
-    }
+    if not isinstance(raw, dict) or len(raw) > PARAMS_MAX:
+        raise invalid_parameter(f"Channel params must be an object of at most {PARAMS_MAX}")
+    params: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, bool):
+            text = str(value).lower()
+        elif isinstance(value, str) or type(value) is int:
+            text = str(value)
+        else:
+            raise invalid_parameter("Channel param values must be strings")
+        if len(key) > PARAM_MAX_CHARS or len(text) > PARAM_MAX_CHARS:
+            raise invalid_parameter(f"Channel params are at most {PARAM_MAX_CHARS} characters")
+        params[key] = text
+    return params
 
 
 def _part_previous_socket(connection: Connection) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import secrets
 from typing import Any
@@ -12,16 +11,23 @@ from urllib.parse import unquote, unquote_plus
 import msgpack
 import orjson
 
+from betting.domain.errors import InvalidValue
+from betting.domain.numbers import parse_int
 from betting.edge.local.auth import Credentials, now_ms, permits
 from betting.edge.local.http import HttpRequest
 from betting.edge.local.hub import Hub
 from betting.edge.local.messages import render
+from betting.edge.local.names import channel_name
 from betting.edge.local.protocol import (
+    UNPACK_ERRORS,
+    UNREADABLE_MAP,
     EdgeError,
     ErrorInfo,
     WireFormat,
     bad_request,
+    invalid_parameter,
     permission_denied,
+    unpack,
 )
 from betting.edge.local.realtime import read_message
 
@@ -30,6 +36,8 @@ log = logging.getLogger(__name__)
 JSON_TYPE = "application/json"
 MSGPACK_TYPE = "application/x-msgpack"
 HISTORY_LIMIT_DEFAULT = 100
+LIMIT_DIGITS_MAX = 9
+REST_MESSAGES_MAX = 1_000
 
 RestResponse = tuple[int, str | None, bytes]
 
@@ -42,6 +50,7 @@ async def handle(hub: Hub, request: HttpRequest) -> RestResponse:
     try:
         status, body = await _route(hub, request)
     except EdgeError as error:
+        hub.client_errors.count(error.info.code)
         status, body = error.info.status_code, {"error": error.info.as_wire()}
     except Exception:
         log.exception("edge REST handler failed", extra={"path": request.path})
@@ -72,7 +81,7 @@ async def _route(hub: Hub, request: HttpRequest) -> tuple[int, Any]:
         return 200, hub.authority.issue_token(token_request, unquote(parts[1]))
     if len(parts) == 3 and parts[0] == "channels" and parts[2] == "messages":
         # The Python SDK quotes channel names with quote_plus, so `+` means a space.
-        channel = unquote_plus(parts[1])
+        channel = channel_name(unquote_plus(parts[1]), hub.settings.channel_name_max_chars)
         if method == "POST":
             return 201, await _publish(hub, request, channel)
         if method == "GET":
@@ -86,7 +95,7 @@ def _read_body(request: HttpRequest) -> Any:
         if content_type.startswith(MSGPACK_TYPE):
             return _unpack(request.body)
         return orjson.loads(request.body)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError) as error:
+    except UNPACK_ERRORS as error:
         raise bad_request("Request body is not valid JSON or msgpack") from error
 
 
@@ -94,15 +103,18 @@ def _unpack(body: bytes) -> Any:
     # ably-python packs REST bodies with use_bin_type=False, so binary data arrives as raw
     # strings; those that are not UTF-8 come back as bytes.
     try:
-        return msgpack.unpackb(body, raw=False, strict_map_key=False)
+        return unpack(body)
     except UnicodeDecodeError:
-        return _text_keys(msgpack.unpackb(body, raw=True, strict_map_key=False))
+        return _text_keys(msgpack.unpackb(body, raw=True, strict_map_key=False, list_hook=tuple))
 
 
 def _text_keys(value: Any) -> Any:
+    """A raw unpacking made text again; a map keyed by anything but UTF-8 text is refused
+    later, as `unpack` refuses it (the tuple list hook keeps array keys hashable)."""
     if isinstance(value, dict):
-        return {_text(key): _text_keys(item) for key, item in value.items()}
-    if isinstance(value, list):
+        pairs = [(_text_keys(key), _text_keys(item)) for key, item in value.items()]
+        return dict(pairs) if all(isinstance(key, str) for key, _ in pairs) else UNREADABLE_MAP
+    if isinstance(value, list | tuple):
         return [_text_keys(item) for item in value]
     if isinstance(value, bytes):
         try:
@@ -112,15 +124,11 @@ def _text_keys(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> Any:
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
 def _credentials(hub: Hub, request: HttpRequest) -> Credentials:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     try:
         decoded = base64.b64decode(value, validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64 (binascii.Error), not ASCII, or not UTF-8 inside
         decoded = value
     if scheme.lower() == "basic":
         return hub.authority.from_key(decoded, None)
@@ -135,6 +143,8 @@ async def _publish(hub: Hub, request: HttpRequest, channel: str) -> dict[str, An
         raise permission_denied("publish", channel)
     body = _read_body(request)
     raw_messages = body if isinstance(body, list) else [body]
+    if len(raw_messages) > REST_MESSAGES_MAX:
+        raise bad_request(f"At most {REST_MESSAGES_MAX} messages per publish")
     base_id, timestamp = secrets.token_urlsafe(9), now_ms()
     messages = [
         read_message(raw, credentials, f"{base_id}:{index}", timestamp)
@@ -142,6 +152,8 @@ async def _publish(hub: Hub, request: HttpRequest, channel: str) -> dict[str, An
     ]
     if sum(message.size for message in messages) > hub.settings.max_message_size:
         raise EdgeError(40009, 413, "Message size exceeds maxMessageSize")
+    if not messages:
+        raise bad_request("A publish needs at least one message")
     try:
         await hub.channels.publish(channel, messages, None)
     except EdgeError:
@@ -157,10 +169,15 @@ def _history(hub: Hub, request: HttpRequest, channel_name: str) -> list[dict[str
     if not permits(credentials.capability, channel_name, "history"):
         raise permission_denied("history", channel_name)
     limit_text = request.query.get("limit", str(HISTORY_LIMIT_DEFAULT))
-    if not limit_text.isdigit():
-        raise bad_request("limit must be a positive integer")
-    limit = min(int(limit_text), hub.settings.history_page_max)
-    backwards = request.query.get("direction", "backwards") != "forwards"
+    try:
+        limit = parse_int(limit_text, "limit", low=1, digits_max=LIMIT_DIGITS_MAX)
+    except InvalidValue:
+        raise invalid_parameter("limit must be a positive integer") from None
+    limit = min(limit, hub.settings.history_page_max)
+    direction = request.query.get("direction", "backwards")
+    if direction not in ("backwards", "forwards"):
+        raise invalid_parameter("direction must be backwards or forwards")
+    backwards = direction == "backwards"
     channel = hub.channels.peek(channel_name)
     messages = channel.history_page(limit, backwards=backwards) if channel else []
     wire_format = (

@@ -11,7 +11,8 @@ than `rewind_window_ms_max` (2 minutes, Ably's period without persisted history)
 by time; a longer span is clipped, not refused. The channel's bounded history
 (`history_per_channel`) bounds it too. When messages in range could not all be sent, the
 attach still succeeds and ATTACHED carries the non-fatal error 90004, as Ably's does. A value
-that is neither a count nor a time fails the attach (40000). A re-attach (ATTACH_RESUME, or a
+that is neither a count nor a time (ASCII digits only, at most 9 of them) fails the attach
+with 40003, invalid parameter value; the connection carries on. A re-attach (ATTACH_RESUME, or a
 channelSerial) never rewinds: it resumes from its serial or, with continuity lost, goes on live.
 """
 
@@ -21,11 +22,15 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from betting.domain.errors import InvalidValue
+from betting.domain.numbers import parse_int
 from betting.edge.local.channel import Channel, HistoryEntry
-from betting.edge.local.protocol import EdgeError, ErrorInfo
+from betting.edge.local.names import shown
+from betting.edge.local.protocol import ErrorInfo, invalid_parameter
 from betting.edge.local.settings import LocalEdgeSettings
 
-REWIND_VALUE = re.compile(r"(\d{1,9})([sm]?)")
+REWIND_VALUE = re.compile(r"([0-9]{1,9})([sm]?)", re.ASCII)
+REWIND_DIGITS_MAX = 9
 UNIT_MS = {"s": 1_000, "m": 60_000}
 BACKLOG_TRUNCATED = ErrorInfo(90004, 404, "Unable to recover channel (message limit exceeded)")
 
@@ -58,8 +63,8 @@ def parse_rewind(
         return None
     match = REWIND_VALUE.fullmatch(value.strip())
     if match is None:
-        raise EdgeError(
-            40000, 400, f"Invalid rewind {value!r}: expected a count, or a time such as 30s or 2m"
+        raise invalid_parameter(
+            f"Invalid rewind {shown(value)!r}: expected a count, or a time such as 30s or 2m"
         )
     amount, unit = int(match.group(1)), match.group(2)
     window_ms = settings.rewind_window_ms_max
@@ -77,9 +82,10 @@ def parse_rewind(
 def _rewind_limit(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.strip().isdigit():
-        raise EdgeError(40000, 400, f"Invalid rewindLimit {value!r}: expected a count")
-    return int(value)
+    try:
+        return parse_int(value.strip(), "rewindLimit", digits_max=REWIND_DIGITS_MAX)
+    except InvalidValue:
+        raise invalid_parameter(f"Invalid rewindLimit {shown(value)!r}: expected a count") from None
 
 
 def rewind_backlog(channel: Channel, rewind: Rewind) -> Backlog:

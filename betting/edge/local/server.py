@@ -2,6 +2,12 @@
 
 The websocket side uses the `websockets` library's sans-I/O protocol for the handshake and
 for reading frames, and writes the edge's pre-encoded frames straight to the transport.
+
+Nothing is held for ever: a request (the websocket upgrade too) must arrive whole within
+`http_request_timeout_ms`, an idle keep-alive connection is closed after it, a client that
+pipelines requests is paused while one is answered, and a websocket is pinged every
+heartbeat interval and dropped (as a network failure: the connection stays resumable) once
+nothing at all, not even a pong, has come from it for `max_idle_interval_ms`.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import asyncio
 import contextlib
 import enum
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -21,6 +27,7 @@ from websockets.server import ServerProtocol
 
 from betting.edge.local import rest
 from betting.edge.local.http import (
+    HEAD_MAX_BYTES,
     HttpError,
     HttpRequest,
     body_length,
@@ -53,18 +60,26 @@ class EdgeProtocol(asyncio.Protocol):
         self._socket: RealtimeSocket | None = None
         self._fragments: list[bytes] = []
         self._answering: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._heard_at = 0.0
+        self._paused = False
 
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._await_request()
 
     def data_received(self, data: bytes) -> None:
         if self._phase is Phase.WEBSOCKET:
+            self._heard_at = asyncio.get_running_loop().time()
             self._websocket_data(data)
         elif self._phase is Phase.HTTP:
             self._buffer += data
+            if self._busy and len(self._buffer) > self._buffer_max() and self._transport:
+                self._transport.pause_reading()
+                self._paused = True
             self._http_data()
 
     def eof_received(self) -> bool | None:
@@ -75,8 +90,50 @@ class EdgeProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._phase = Phase.CLOSED
+        self._set_timer(None, None)
         if self._socket is not None:
             self._socket.lost()
+
+    # Timers
+
+    def _set_timer(self, delay_ms: int | None, callback: Callable[[], None] | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if delay_ms is not None and callback is not None and self._phase is not Phase.CLOSED:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(delay_ms / 1000, callback)
+
+    def _await_request(self) -> None:
+        self._set_timer(self._hub.settings.http_request_timeout_ms, self._request_timed_out)
+
+    def _request_timed_out(self) -> None:
+        self._timer = None
+        if self._phase is not Phase.HTTP or self._busy:
+            return
+        if self._buffer or self._pending is not None:
+            self._http_error(HttpError(408, "Request not received in time"))
+        elif self._transport is not None:
+            self._transport.close()  # an idle keep-alive connection
+            self._phase = Phase.CLOSED
+
+    def _check_liveness(self) -> None:
+        """Ping; drop a websocket that has been silent too long, as a network failure."""
+        self._timer = None
+        websocket, settings = self._websocket, self._hub.settings
+        if self._phase is not Phase.WEBSOCKET or websocket is None:
+            return
+        silent_s = asyncio.get_running_loop().time() - self._heard_at
+        if silent_s * 1000 > settings.max_idle_interval_ms:
+            self.abort()
+            return
+        with contextlib.suppress(InvalidState):
+            websocket.send_ping(b"")
+        self._flush_websocket()
+        self._set_timer(settings.heartbeat_interval_ms, self._check_liveness)
+
+    def _buffer_max(self) -> int:
+        return HEAD_MAX_BYTES + self._hub.settings.max_http_body_size
 
     # WebSocketWriter, used by RealtimeSocket
 
@@ -121,25 +178,34 @@ class EdgeProtocol(asyncio.Protocol):
                 del self._buffer[:length]
                 self._pending = None
                 self._busy = True
+                self._set_timer(None, None)
                 self._answering = asyncio.create_task(self._answer(request))
         except HttpError as error:
             self._http_error(error)
 
     def _http_error(self, error: HttpError) -> None:
-        info = ErrorInfo(error.status * 100, error.status, str(error))
+        """The request cannot be read: answer why, in Ably's error shape, and close."""
+        info = ErrorInfo(error.code, error.status, str(error))
+        self._hub.client_errors.count(info.code)
         body = orjson.dumps({"error": info.as_wire()})
         self.write(response_bytes(error.status, rest.JSON_TYPE, body, keep_alive=False))
         if self._transport is not None:
             self._transport.close()
         self._phase = Phase.CLOSED
+        self._set_timer(None, None)
 
     async def _answer(self, request: HttpRequest) -> None:
         status, content_type, body = await rest.handle(self._hub, request)
         self.write(response_bytes(status, content_type, body, keep_alive=request.keep_alive))
         self._busy = False
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._transport.resume_reading()
         if not request.keep_alive and self._transport is not None:
             self._transport.close()
-        elif self._phase is Phase.HTTP and self._buffer:
+            return
+        self._await_request()
+        if self._phase is Phase.HTTP and self._buffer:
             self._http_data()
 
     # WebSocket
@@ -147,21 +213,20 @@ class EdgeProtocol(asyncio.Protocol):
     def _upgrade(self, request: HttpRequest) -> None:
         websocket = ServerProtocol(max_size=self._hub.settings.max_frame_size)
         websocket.receive_data(request.head + bytes(self._buffer))
-        self._buffer.clear()
-        self._websocket = websocket
-        self._phase = Phase.WEBSOCKET
         events = websocket.events_received()
         handshake = events[0] if events and isinstance(events[0], Request) else None
         if handshake is None:
-            self._flush_websocket()
-            self.abort()
-            return
+            raise HttpError(400, "Malformed websocket upgrade request")
         response = websocket.accept(handshake)
+        if response.status_code != 101:
+            raise HttpError(400, f"Websocket upgrade refused: {response.reason_phrase}")
+        self._buffer.clear()
+        self._websocket = websocket
+        self._phase = Phase.WEBSOCKET
         websocket.send_response(response)
         self._flush_websocket()
-        if response.status_code != 101:
-            self.abort()
-            return
+        self._heard_at = asyncio.get_running_loop().time()
+        self._set_timer(self._hub.settings.heartbeat_interval_ms, self._check_liveness)
         query = dict(parse_qsl(urlsplit(handshake.path).query, keep_blank_values=True))
         wire_format = WireFormat.MSGPACK if query.get("format") == "msgpack" else WireFormat.JSON
         self._socket = RealtimeSocket(self._hub, self, wire_format)

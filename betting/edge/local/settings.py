@@ -38,6 +38,20 @@ class LocalEdgeSettings:
     port: int = 8765
     keys: tuple[EdgeKey, ...] = field(default_factory=_default_keys)
     history_per_channel: int = 1000
+    # History is also bounded by bytes and by age: Ably keeps messages 2 minutes when
+    # persistence is off, which is what resume (connectionStateTtl) and rewind need.
+    history_bytes_per_channel: int = 4 * 1024 * 1024
+    history_retention_ms: int = 120_000
+    # Ably advises channel names under 2,048 characters; here that is the limit. Ably's
+    # default limit of channels per connection is 200.
+    channel_name_max_chars: int = 2048
+    channels_per_connection_max: int = 200
+    # Clients may not make channels past this many in all (40114, as an Ably account's
+    # channel limit); the server's own publishes always may.
+    channels_max: int = 200_000
+    # An HTTP request (or the websocket upgrade) must arrive whole within this, and an
+    # idle keep-alive connection is closed after it.
+    http_request_timeout_ms: int = 10_000
     dedupe_ids_per_channel: int = 10_000
     connection_state_ttl_ms: int = 120_000
     max_idle_interval_ms: int = 15_000
@@ -65,8 +79,17 @@ class LocalEdgeSettings:
             raise ValueError(
                 "LocalEdgeSettings.heartbeat_interval_ms must be below max_idle_interval_ms"
             )
+        if self.history_retention_ms < self.rewind_window_ms_max:
+            raise ValueError(
+                "LocalEdgeSettings.history_retention_ms must cover rewind_window_ms_max"
+            )
         positive = (
             "history_per_channel",
+            "history_bytes_per_channel",
+            "channel_name_max_chars",
+            "channels_per_connection_max",
+            "channels_max",
+            "http_request_timeout_ms",
             "max_message_size",
             "outbound_queue_max_bytes",
             "rewind_messages_max",
