@@ -37,7 +37,9 @@ def sources(*forwarder_names: str) -> MetricSources:
     engine.stats.commands.update({"applied": 2, "ILLEGAL_TRANSITION": 1})
     engine.stats.commit_ms.observe(3.0)
     forwarders = [_Forwarder(name, _Stats(n)) for n, name in enumerate(forwarder_names)]
-    return MetricSources(engine, forwarders, lambda: 2, _no_lag)  # type: ignore[arg-type]
+    return MetricSources(
+        engine=engine, forwarders=forwarders, edge_connections=lambda: 2, lag=_no_lag
+    )  # type: ignore[arg-type]
 
 
 def check_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
