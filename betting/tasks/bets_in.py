@@ -18,6 +18,7 @@ import orjson
 
 from betting.channels import bets_channel
 from betting.codec import ID_MAX, SCHEMA
+from betting.domain.ids import is_valid_id
 from betting.edge.port import EdgePort, InboundMessage
 from betting.log.port import Outgoing, Producer
 
@@ -66,7 +67,7 @@ class BetsIn:
 
 
 def envelope(message: InboundMessage) -> dict[str, object]:
-    if not message.client_id:
+    if not is_valid_id(message.client_id):
         raise EnvelopeRefused("bets must come from an identified client (a token with clientId)")
     data = message.data
     if isinstance(data, (bytes, str)):
