@@ -347,3 +347,34 @@ async def test_auth_with_another_clients_token_fails_the_connection(edge: LocalE
             assert error["action"] == 9 and error["error"]["code"] == 40102
         assert edge.hub.connections[first].client_id == "alice"
     await rest.close()
+
+
+async def test_a_renewed_token_with_less_capability_fails_the_channels_it_drops(
+    edge: LocalEdge,
+) -> None:
+    rest = rest_for(edge)
+    full = await exchange(rest, token_request("alice"))
+    narrower = signed_token_request(BETTOR_KEY, "alice", {"bets:*": ["publish"]}, now_ms())
+    publish_only = await exchange(rest, narrower)
+    url = f"ws://127.0.0.1:{edge.port}/?v=5&format=json&accessToken={full.token}"
+    async with websockets.connect(url) as socket:
+
+        async def next_frame() -> dict[str, Any]:
+            while True:
+                message: dict[str, Any] = json.loads(
+                    await asyncio.wait_for(socket.recv(), TIMEOUT_S)
+                )
+                if message["action"] != 0:
+                    return message
+
+        assert (await next_frame())["action"] == 4
+        for channel in ("race:1", "bets:1"):
+            await socket.send(json.dumps({"action": 10, "channel": channel}))
+            assert (await next_frame())["action"] == 11
+        await socket.send(json.dumps({"action": 17, "auth": {"accessToken": publish_only.token}}))
+        assert (await next_frame())["action"] == 4
+        error = await next_frame()
+        assert (error["action"], error["channel"], error["error"]["code"]) == (9, "race:1", 40160)
+        await socket.send(json.dumps({"action": 10, "channel": "bets:2"}))
+        assert (await next_frame())["action"] == 11, "the connection carries on"
+    await rest.close()

@@ -260,16 +260,22 @@ class RealtimeSocket:
             raise EdgeError(40102, 401, "A new token may not change the clientId")
         if credentials.key_name != connection.credentials.key_name:
             raise EdgeError(40102, 401, "A new token must come from the same key")
-        connection.credentials = credentials
+        previous, connection.credentials = connection.credentials, credentials
         self._send_connected(None)
-        self._drop_channels_no_longer_permitted(credentials)
+        self._fail_channels_no_longer_permitted(previous, credentials)
         self._watch_token()
 
-    def _drop_channels_no_longer_permitted(self, credentials: Credentials) -> None:
+    def _fail_channels_no_longer_permitted(self, previous: Credentials, now: Credentials) -> None:
         """A token with less capability fails the channels it no longer covers (RTC8a1)."""
         for name in list(self.subscriptions):
-            if not any(permits(credentials.capability, name, mode) for mode in MODE_FLAGS):
-                self._fail_channel(name, permission_denied("subscribe", name))
+            lost = [
+                mode
+                for mode in MODE_FLAGS
+                if permits(previous.capability, name, mode)
+                and not permits(now.capability, name, mode)
+            ]
+            if lost:
+                self._fail_channel(name, permission_denied(lost[0], name))
 
     # Channels
 
