@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from betting.api.bearer import issue_credential
+from betting.api.bearer import CredentialRefused, issue_credential, verify_credential
 from betting.api.http import build_app
 from betting.api.services import Services
 from betting.config import Settings
@@ -155,3 +155,23 @@ def test_bets_in_takes_bets_only_from_users_the_id_rule_admits(client_id: str) -
     else:
         with pytest.raises(EnvelopeRefused):
             envelope(message)
+
+
+@given(token=st.text(max_size=300))
+def test_any_text_as_a_credential_is_refused_or_names_a_valid_user(token: str) -> None:
+    try:
+        user_id = verify_credential(KEY, token, int(time.time() * 1000))
+    except CredentialRefused:
+        return
+    assert is_valid_id(user_id)  # only what the server issued can get here
+
+
+@given(user_id=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}", fullmatch=True))
+def test_a_credential_names_the_user_it_was_issued_to(user_id: str) -> None:
+    now = int(time.time() * 1000)
+    credential = issue_credential(KEY, user_id, now + 60_000)
+    assert verify_credential(KEY, credential.token, now) == user_id
+    with pytest.raises(CredentialRefused):
+        verify_credential(KEY, credential.token, now + 60_000)
+    with pytest.raises(CredentialRefused):
+        verify_credential("other:secret", credential.token, now)
