@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -15,17 +14,22 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from betting.api.admin import admin_routes
+from betting.api.bearer import issue_credential
 from betting.api.body import BodyRefused, bounded_body
 from betting.api.metrics import MetricSources, metrics_route
 from betting.api.public import public_routes
 from betting.api.services import Services
 from betting.api.web import WEB_DIR, web_routes
 from betting.config import EdgeSettings
+from betting.domain.errors import InvalidValue
+from betting.domain.ids import ID_RULE, parse_id
 from betting.edge.token_request import bettor_capability, signed_token_request
 from betting.health import Readiness
 
-USER_ID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 AUTH_BODY_MAX = 4_096
+# Each answer is for one sign-in: a cached one would replay a used nonce (40105).
+NOT_CACHED = {"Cache-Control": "no-store"}
+USER_ID_REFUSED = f"user_id: {ID_RULE}"
 
 
 def build_app(
@@ -54,7 +58,8 @@ def build_app(
 
 
 def token_endpoint(edge: EdgeSettings) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """A signed TokenRequest for a bettor: the SDK's authUrl. The key never leaves."""
+    """A signed TokenRequest for a bettor, for the SDK's authCallback, and beside it the
+    bettor's credential for the public API, good as long as the token. The key never leaves."""
 
     async def issue(request: Request) -> JSONResponse:
         try:
@@ -65,17 +70,25 @@ def token_endpoint(edge: EdgeSettings) -> Callable[[Request], Awaitable[JSONResp
             fields = orjson.loads(body)
         except orjson.JSONDecodeError:
             return error_response(400, "body must be a JSON object with user_id")
-        user_id = fields.get("user_id") if isinstance(fields, dict) else None
-        if not isinstance(user_id, str) or not USER_ID.match(user_id):
-            return error_response(400, "user_id: 1 to 64 of letters, digits, _ . @ -")
+        try:
+            user_id = parse_id(fields.get("user_id") if isinstance(fields, dict) else None)
+        except InvalidValue:
+            return error_response(400, USER_ID_REFUSED)
+        now_ms = time.time_ns() // 1_000_000
         token_request = signed_token_request(
             edge.api_key,
             user_id,
             bettor_capability(user_id, edge.bet_shards),
-            time.time_ns() // 1_000_000,
+            now_ms,
             edge.token_ttl_ms,
         )
-        return JSONResponse(token_request)
+        credential = issue_credential(edge.api_key, user_id, now_ms + edge.token_ttl_ms)
+        answer = {
+            "token_request": token_request,
+            "api_token": credential.token,
+            "api_token_expires_ms": credential.expires_ms,
+        }
+        return JSONResponse(answer, headers=NOT_CACHED)
 
     return issue
 

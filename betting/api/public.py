@@ -1,18 +1,30 @@
-"""The bettor-facing API: races, one's own bets, where the edge is, notification choice."""
+"""The bettor-facing API: races, one's own bets, where the edge is, notification choice.
+
+A bettor's bets and notification choice are theirs alone: those routes need the bearer
+credential `/auth/token` issued for that user (401 without a good one, 403 for another's).
+"""
 
 from __future__ import annotations
+
+import time
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from betting.api.admin import ID, ready_views
+from betting.api.admin import ready_views
+from betting.api.bearer import CredentialRefused, verify_credential
 from betting.api.errors import HttpError, error_response, json_body
 from betting.api.services import Services
 from betting.codec import SCHEMA
 from betting.config import EdgeKind
+from betting.domain.errors import InvalidValue
+from betting.domain.ids import ID_RULE, parse_id
 from betting.log.port import Outgoing
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="betting"'}
+PRIVATE = {"Cache-Control": "private, no-store"}
 
 
 def public_routes(services: Services) -> list[Route]:
@@ -20,7 +32,11 @@ def public_routes(services: Services) -> list[Route]:
         return await answer(lambda: races_view(services))
 
     async def bets(request: Request) -> Response:
-        return await answer(lambda: bets_view(services, request.path_params["user_id"]))
+        try:
+            user_id = owner(request, services)
+            return JSONResponse(bets_view(services, user_id), headers=PRIVATE)
+        except HttpError as error:
+            return refusal(error)
 
     async def config(request: Request) -> Response:
         return JSONResponse(edge_config(services))
@@ -29,7 +45,7 @@ def public_routes(services: Services) -> list[Route]:
         try:
             return await set_notifications(request, services)
         except HttpError as error:
-            return error_response(error.status, error.message)
+            return refusal(error)
 
     return [
         Route("/api/races", races, methods=["GET"]),
@@ -44,6 +60,31 @@ async def answer(view: object) -> Response:
         return JSONResponse(view())  # type: ignore[operator]
     except HttpError as error:
         return error_response(error.status, error.message)
+
+
+def refusal(error: HttpError) -> Response:
+    response = error_response(error.status, error.message)
+    if error.status == 401:
+        response.headers.update(CHALLENGE)
+    return response
+
+
+def owner(request: Request, services: Services) -> str:
+    """The user of the path, when the request carries that user's credential."""
+    try:
+        user_id = parse_id(request.path_params["user_id"])
+    except InvalidValue:
+        raise HttpError(400, f"user_id: {ID_RULE}") from None
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HttpError(401, "sign in: send the api_token from /auth/token as a Bearer token")
+    try:
+        holder = verify_credential(services.settings.edge.api_key, token, time.time_ns() // 10**6)
+    except CredentialRefused as refused:
+        raise HttpError(401, str(refused)) from None
+    if holder != user_id:
+        raise HttpError(403, "these are another user's")
+    return user_id
 
 
 def races_view(services: Services) -> dict[str, object]:
@@ -68,9 +109,7 @@ def edge_config(services: Services) -> dict[str, object]:
 
 
 async def set_notifications(request: Request, services: Services) -> Response:
-    user_id = request.path_params["user_id"]
-    if not ID.match(user_id):
-        raise HttpError(422, "user_id: letters, digits and _ . : - only")
+    user_id = owner(request, services)
     body = await json_body(request, 1_024)
     enabled = body.get("enabled")
     if not isinstance(enabled, bool):
@@ -80,4 +119,4 @@ async def set_notifications(request: Request, services: Services) -> Response:
     value = orjson.dumps({"v": SCHEMA, "notifications": enabled})
     topic = services.settings.topics.users
     await services.producer.send([Outgoing(topic, user_id.encode(), value)])
-    return JSONResponse({"user_id": user_id, "notifications": enabled})
+    return JSONResponse({"user_id": user_id, "notifications": enabled}, headers=PRIVATE)

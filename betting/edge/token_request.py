@@ -1,6 +1,6 @@
 """Signed Ably TokenRequests for bettors: the server's key signs, and never leaves the server.
 
-A client's SDK fetches one from `POST /auth/token` (its `authUrl`) and exchanges it with the
+A client's SDK fetches one from `POST /auth/token` (its authCallback) and exchanges it with the
 edge for a token; real Ably and the local edge accept the same request. The signature is
 HMAC-SHA256 over the request's fields, one per line, keyed by the key's secret.
 """

@@ -47,3 +47,21 @@ async def test_official_js_sdk_subscribes_with_deltas_publishes_and_uses_tokens(
         assert process.returncode == 0
         history = edge.hub.channels.get("race:js").history
         assert history[-1].delta is not None, "the JS subscriber was sent deltas"
+
+
+async def test_official_js_sdk_renews_its_token_when_the_edge_asks() -> None:
+    modules = node_modules()
+    async with running_edge() as edge:
+        process = await asyncio.create_subprocess_exec(
+            "node",
+            str(SCRIPT.with_name("renew_ably.mjs")),
+            str(edge.port),
+            ROOT_KEY,
+            str(modules.parent),
+            "3000",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        stdout, _ = await asyncio.wait_for(process.communicate(), TIMEOUT_S)
+        result = json.loads(stdout.decode().strip().splitlines()[-1])
+        assert result["calls"] >= 3 and result["same"], result
+        assert "disconnected" not in result["states"], result

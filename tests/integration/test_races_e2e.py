@@ -17,7 +17,7 @@ import pytest
 from ably.types.message import Message
 
 from betting.channels import bets_channel, bets_shard, odds_channel, user_channel
-from betting.client import BettorEndpoints, bettor_realtime
+from betting.client import BettorEndpoints, bettor_realtime, sign_in
 from betting.domain.money import Odds, payout_minor
 from tests.integration.kafka_pipeline import pipeline_env
 from tests.integration.test_serve import free_port, start_serve, wait_http
@@ -164,7 +164,9 @@ async def test_a_race_from_creation_to_settlement(served: Served) -> None:
         assert settled["pool_minor"] == 6_500
         runners = {r["runner_id"]: r for r in settled["runners"]}
         assert runners["car-3"]["liability_minor"] == expected - 6_500  # what the house lost
-        _, bets = await acall(api, "GET", "/api/users/alice/bets", token=None)
+        alice_api = (await asyncio.to_thread(sign_in, api, "alice")).api_token
+        assert (await acall(api, "GET", "/api/users/alice/bets", token=None))[0] == 401
+        _, bets = await acall(api, "GET", "/api/users/alice/bets", token=alice_api)
         assert [(b["status"], b["payout_minor"]) for b in bets["bets"]] == [("won", expected)]
         _, bet = await acall(api, "GET", f"/admin/bets/{b_bet}")
         assert bet["status"] == "lost"
@@ -253,9 +255,14 @@ async def test_admin_refusals_and_bad_input(served: Served) -> None:
 
 async def test_starting_soon_goes_to_users_who_turned_notices_on(served: Served) -> None:
     api = served.api
-    assert (await acall(api, "POST", "/api/users/dave/notifications", {"enabled": "yes"}))[0] == 422
-    assert (await acall(api, "POST", "/api/users/dave/notifications", {"enabled": True}))[0] == 200
-    assert (await acall(api, "POST", "/api/users/erin/notifications", {"enabled": False}))[0] == 200
+    dave_api = (await asyncio.to_thread(sign_in, api, "dave")).api_token
+    erin_api = (await asyncio.to_thread(sign_in, api, "erin")).api_token
+    to_dave, to_erin = "/api/users/dave/notifications", "/api/users/erin/notifications"
+    assert (await acall(api, "POST", to_dave, {"enabled": True}, token=None))[0] == 401
+    assert (await acall(api, "POST", to_dave, {"enabled": True}, token=erin_api))[0] == 403
+    assert (await acall(api, "POST", to_dave, {"enabled": "yes"}, token=dave_api))[0] == 422
+    assert (await acall(api, "POST", to_dave, {"enabled": True}, token=dave_api))[0] == 200
+    assert (await acall(api, "POST", to_erin, {"enabled": False}, token=erin_api))[0] == 200
     dave, erin = Bettor(served, "dave"), Bettor(served, "erin")
     for bettor in (dave, erin):
         await bettor.start()

@@ -125,9 +125,11 @@ def test_auth_token_signs_for_a_good_name_and_refuses_garbage() -> None:
     url = f"http://127.0.0.1:{port}/auth/token"
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
-        status, token_request = post(url, b'{"user_id": "alice"}')
+        status, answer = post(url, b'{"user_id": "alice"}')
+        token_request = answer["token_request"]
         assert status == 200 and token_request["clientId"] == "alice"
-        assert token_request["mac"] and "secret" not in json.dumps(token_request)
+        assert token_request["mac"] and "secret" not in json.dumps(answer)
+        assert str(answer["api_token"]).startswith("alice:")
         capability = json.loads(str(token_request["capability"]))
         # Only alice's own shard of the four: crc32("alice") % 4.
         assert {k: v for k, v in capability.items() if k.startswith("inbound:")} == {
@@ -139,6 +141,8 @@ def test_auth_token_signs_for_a_good_name_and_refuses_garbage() -> None:
             (b"{}", 400),
             (b'{"user_id": ""}', 400),
             (b'{"user_id": "a b/c"}', 400),
+            (b'{"user_id": "alice\\n"}', 400),
+            (b'{"user_id": "a:b"}', 400),
             (b'{"user_id": 7}', 400),
             (b'{"user_id": "' + b"x" * 5_000 + b'"}', 413),
         ]:

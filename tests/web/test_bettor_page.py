@@ -81,6 +81,12 @@ async def test_a_bet_is_placed_and_accepted(browser_context: Any, served: Served
     await page.wait_for_function("!document.querySelector('#notify-toggle').disabled")
     assert await page.is_checked("#notify-toggle")
     assert await page.locator(".notice-error").count() == 0
+
+    # After a reload the bet can only come from GET /api/users/<me>/bets, sent with the
+    # bettor's own credential.
+    await page.reload()
+    await page.locator('#bets tr[data-status="accepted"]').wait_for()
+    assert await page.text_content("#bets-error") == ""
     assert errors == []
 
 

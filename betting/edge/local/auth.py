@@ -15,11 +15,14 @@ import orjson
 
 from betting.domain.errors import InvalidValue
 from betting.domain.numbers import parse_int
+from betting.edge.local.nonces import NonceMemory
 from betting.edge.local.protocol import EdgeError
 from betting.edge.local.settings import EdgeKey, LocalEdgeSettings
 
 Capability = Mapping[str, frozenset[str]]
 WILDCARD_CLIENT_ID = "*"
+# Ably asks for a nonce of at least 16 characters; the upper bound keeps the memory of them small.
+NONCE_LENGTH = (16, 128)
 
 
 def parse_capability(text: str) -> dict[str, frozenset[str]]:
@@ -80,6 +83,7 @@ class Credentials:
     key_name: str
     capability: Capability
     client_id: str | None
+    expires_ms: int | None = None  # a token's expiry; None for a key, which does not expire
 
     def may_publish_as(self, client_id: str | None) -> bool:
         if client_id is None or self.client_id == WILDCARD_CLIENT_ID:
@@ -108,6 +112,9 @@ class Authority:
 
     def __init__(self, settings: LocalEdgeSettings) -> None:
         self._settings = settings
+        self.nonces = NonceMemory(
+            settings.token_request_window_ms, settings.token_request_nonces_max
+        )
 
     def from_key(self, key_text: str, client_id: str | None) -> Credentials:
         key = self._key_or_fail(key_text.partition(":")[0])
@@ -126,22 +133,35 @@ class Authority:
             raise EdgeError(40143, 401, "Token not recognised") from error
         if not valid or not isinstance(claims, dict):
             raise EdgeError(40143, 401, "Token not recognised")
-        if int(claims["expires"]) <= now_ms():
+        expires = claims.get("expires")
+        if not isinstance(expires, int) or isinstance(expires, bool):
+            raise EdgeError(40143, 401, "Token not recognised")
+        if expires <= now_ms():
             raise EdgeError(40142, 401, "Token expired")
         capability = parse_capability(str(claims["capability"]))
         client_id = claims.get("clientId")
-        return Credentials(key.name, capability, client_id if isinstance(client_id, str) else None)
+        return Credentials(
+            key.name, capability, client_id if isinstance(client_id, str) else None, expires
+        )
 
     def issue_token(self, token_request: Mapping[str, Any], key_name: str) -> dict[str, Any]:
-        """Verify a signed TokenRequest and answer TokenDetails."""
+        """Verify a signed TokenRequest and answer TokenDetails, once per nonce, and only
+        while the request's timestamp is current."""
         key = self._key_or_fail(key_name)
         fields = _token_request_fields(token_request, key_name)
         expected = base64.b64encode(
             hmac.new(key.secret.encode(), _signed_text(fields).encode(), hashlib.sha256).digest()
-        ).decode()
-        if not hmac.compare_digest(expected.encode(), str(token_request.get("mac", "")).encode()):
+        )
+        mac = token_request.get("mac")
+        if not isinstance(mac, str) or not mac.isascii():
             raise EdgeError(40101, 401, "Invalid token request signature")
-        return self._token_details(key, fields)
+        if not hmac.compare_digest(expected, mac.encode()):
+            raise EdgeError(40101, 401, "Invalid token request signature")
+        timestamp, nonce = _timestamp_and_nonce(fields)
+        self.nonces.check(key.name, nonce, timestamp, now_ms())
+        details = self._token_details(key, fields)
+        self.nonces.remember(key.name, nonce, timestamp)
+        return details
 
     def _token_details(self, key: EdgeKey, fields: dict[str, str]) -> dict[str, Any]:
         granted = parse_capability(key.capability)
@@ -187,6 +207,18 @@ def _token_request_fields(token_request: Mapping[str, Any], key_name: str) -> di
     if not fields["nonce"] or not fields["timestamp"]:
         raise EdgeError(40000, 400, "TokenRequest needs a nonce and a timestamp")
     return fields
+
+
+def _timestamp_and_nonce(fields: Mapping[str, str]) -> tuple[int, str]:
+    try:
+        timestamp = parse_int(fields["timestamp"], "TokenRequest timestamp", digits_max=15)
+    except InvalidValue as error:
+        raise EdgeError(40000, 400, str(error)) from None
+    nonce = fields["nonce"]
+    low, high = NONCE_LENGTH
+    if not (low <= len(nonce) <= high and nonce.isascii() and nonce.isprintable()):
+        raise EdgeError(40000, 400, f"TokenRequest nonce: {low} to {high} ASCII characters")
+    return timestamp, nonce
 
 
 def _signed_text(fields: Mapping[str, str]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections import OrderedDict
@@ -13,10 +14,17 @@ from typing import Protocol
 from betting.edge.local.auth import Authority, Credentials, now_ms
 from betting.edge.local.channel import ChannelRegistry
 from betting.edge.local.connection import Connection, ConnectionState, ProtocolSink
-from betting.edge.local.protocol import Action, ClientErrors, WireFormat, encoded_frame
+from betting.edge.local.protocol import Action, ClientErrors, ErrorInfo, WireFormat, encoded_frame
 from betting.edge.local.settings import LocalEdgeSettings
 
 log = logging.getLogger(__name__)
+
+# A failed resume gets a new connection with one of these in its CONNECTED (RTN15c7): 80008
+# when the connection is gone, 80018 when the key is not valid for the credentials presented.
+# A key works only with credentials of the same key and clientId it was issued to.
+RESUME_EXPIRED = ErrorInfo(80008, 400, "Unable to recover connection (connection expired)")
+RESUME_KEY_INVALID = ErrorInfo(80018, 400, "Invalid connection key")
+CONNECTION_KEY_MAX = 256
 
 HEARTBEAT_FRAMES = {
     wire_format: encoded_frame({"action": Action.HEARTBEAT}, wire_format)
@@ -50,15 +58,26 @@ class Hub:
         self.connections[connection.id] = connection
         return connection
 
-    def resumable(self, connection_key: str, credentials: Credentials) -> Connection | None:
-        connection_id = connection_key.partition("!")[0]
+    def resumable(self, connection_key: str, credentials: Credentials) -> Connection | ErrorInfo:
+        """The connection `connection_key` names, if these credentials may take it over."""
+        connection_id, separator, secret = connection_key.partition("!")
+        well_formed = len(connection_key) <= CONNECTION_KEY_MAX and connection_key.isascii()
+        if not (well_formed and separator and connection_id and secret):
+            return RESUME_KEY_INVALID
         connection = self.connections.get(connection_id)
-        if connection is None or connection.key != connection_key:
-            return None
-        if connection.state not in (ConnectionState.CONNECTED, ConnectionState.DISCONNECTED):
-            return None
-        if connection.credentials.key_name != credentials.key_name:
-            return None
+        if connection is None or connection.state not in (
+            ConnectionState.CONNECTED,
+            ConnectionState.DISCONNECTED,
+        ):
+            return RESUME_EXPIRED
+        same_key = hmac.compare_digest(connection.key.encode(), connection_key.encode())
+        held = connection.credentials
+        if not (
+            same_key
+            and held.key_name == credentials.key_name
+            and held.client_id == credentials.client_id
+        ):
+            return RESUME_KEY_INVALID
         return connection
 
     def resume(

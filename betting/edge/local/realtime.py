@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -73,6 +74,7 @@ class RealtimeSocket:
         self.subscriptions: dict[str, Subscription] = {}
         self.open = True
         self.echo = True
+        self._token_timers: list[asyncio.TimerHandle] = []
 
     @property
     def wire_format(self) -> WireFormat:
@@ -105,19 +107,25 @@ class RealtimeSocket:
             self._writer.close(1000, "")
             return
         self.echo = query.get("echo", "true") != "false"
-        resume_key = query.get("resume") or query.get("recover")
-        connection = self._hub.resumable(resume_key, credentials) if resume_key else None
-        error: ErrorInfo | None = None
-        if connection is None:
-            connection = self._hub.open_connection(credentials)
-            if resume_key:
-                error = ErrorInfo(80008, 400, "Unable to resume connection; state discarded")
-        else:
-            self._hub.resume(connection, self, lambda: _part_previous_socket(connection))
+        connection, error = self._resume_or_open(query, credentials)
         connection.sink = self
         self.connection = connection
         self._hub.sockets.add(self)
         self._send_connected(error)
+        self._watch_token()
+
+    def _resume_or_open(
+        self, query: Mapping[str, str], credentials: Credentials
+    ) -> tuple[Connection, ErrorInfo | None]:
+        """Resume the connection the key names, only for the key and clientId it was issued
+        to; anyone else gets a connection of their own and the reason (RTN15c7)."""
+        resume_key = query.get("resume") or query.get("recover")
+        found = self._hub.resumable(resume_key, credentials) if resume_key else None
+        if not isinstance(found, Connection):
+            return self._hub.open_connection(credentials), found
+        self._hub.resume(found, self, lambda: _part_previous_socket(found))
+        found.credentials = credentials  # the new token's expiry and capability
+        return found, None
 
     def lost(self) -> None:
         """The transport is gone: keep the connection for a resume."""
@@ -127,6 +135,7 @@ class RealtimeSocket:
         if not self.open:
             return
         self.open = False
+        self._stop_token_timers()
         self._hub.sockets.discard(self)
         for name in list(self.subscriptions):
             self._drop_subscription(name)
@@ -149,6 +158,37 @@ class RealtimeSocket:
         log.debug("edge failed a connection", extra={**self._log_context(), "code": error.code})
         self.send({"action": Action.ERROR, "error": error.as_wire()})
         self._part(ConnectionState.FAILED)
+        self._writer.close(1000, "")
+
+    # Token lifetime (RTN22): ask for a new token before this one expires; cut at expiry.
+
+    def _watch_token(self) -> None:
+        self._stop_token_timers()
+        expires_ms = self.connection.credentials.expires_ms if self.connection else None
+        if expires_ms is None or not self.open:
+            return
+        left_s = max(0.0, (expires_ms - now_ms()) / 1000)
+        lead_s = min(self._settings.token_renew_lead_ms / 1000, left_s / 2)
+        loop = asyncio.get_running_loop()
+        self._token_timers = [
+            loop.call_later(left_s - lead_s, self._ask_for_renewal),
+            loop.call_later(left_s, self._token_expired),
+        ]
+
+    def _stop_token_timers(self) -> None:
+        for timer in self._token_timers:
+            timer.cancel()
+        self._token_timers = []
+
+    def _ask_for_renewal(self) -> None:
+        """The SDKs answer AUTH by fetching a token (authCallback, authUrl) and sending it."""
+        self.send({"action": Action.AUTH})
+
+    def _token_expired(self) -> None:
+        """As Ably does: DISCONNECTED with a token error, so the SDK renews and resumes."""
+        error = ErrorInfo(40142, 401, "Key/token status changed (expire)")
+        self.send({"action": Action.DISCONNECTED, "error": error.as_wire()})
+        self._part(ConnectionState.DISCONNECTED)
         self._writer.close(1000, "")
 
     def _credentials(self, query: Mapping[str, str]) -> Credentials:
@@ -235,8 +275,24 @@ class RealtimeSocket:
         credentials = self._hub.authority.from_token(token)
         if credentials.client_id != connection.client_id:
             raise EdgeError(40102, 401, "A new token may not change the clientId")
-        connection.credentials = credentials
+        if credentials.key_name != connection.credentials.key_name:
+            raise EdgeError(40102, 401, "A new token must come from the same key")
+        previous, connection.credentials = connection.credentials, credentials
         self._send_connected(None)
+        self._fail_channels_no_longer_permitted(previous, credentials)
+        self._watch_token()
+
+    def _fail_channels_no_longer_permitted(self, previous: Credentials, now: Credentials) -> None:
+        """A token with less capability fails the channels it no longer covers (RTC8a1)."""
+        for name in list(self.subscriptions):
+            lost = [
+                mode
+                for mode in MODE_FLAGS
+                if permits(previous.capability, name, mode)
+                and not permits(now.capability, name, mode)
+            ]
+            if lost:
+                self._fail_channel(name, permission_denied(lost[0], name))
 
     # Channels
 

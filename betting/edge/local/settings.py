@@ -64,6 +64,13 @@ class LocalEdgeSettings:
     outbound_queue_max_bytes: int = 4 * 1024 * 1024
     token_ttl_ms_default: int = 3_600_000
     token_ttl_ms_max: int = 86_400_000
+    # A TokenRequest is exchanged once, within this far of the edge's clock (Ably does not
+    # publish its own window); the nonces remembered for that are capped.
+    token_request_window_ms: int = 600_000
+    token_request_nonces_max: int = 100_000
+    # An open connection is asked to renew its token this long before expiry (at most half
+    # the token's remaining life), and is disconnected with 40142 when it expires.
+    token_renew_lead_ms: int = 30_000
     history_page_max: int = 1000
     # Channel `rewind`, bounded as Ably bounds it: at most 100 messages, and no further back
     # than a channel's persistence period, 2 minutes when persisted history is off.
@@ -94,6 +101,9 @@ class LocalEdgeSettings:
             "outbound_queue_max_bytes",
             "rewind_messages_max",
             "rewind_window_ms_max",
+            "token_request_window_ms",
+            "token_request_nonces_max",
+            "token_renew_lead_ms",
         )
         for name in positive:
             if getattr(self, name) <= 0:

@@ -1,6 +1,5 @@
 // My bets: loaded over HTTP, then kept current by outcomes and settlements on my channel.
 import { fill, h } from "../lib/dom.js";
-import { getJson } from "../lib/http.js";
 import { formatMinor, returnMinor } from "../lib/money.js";
 import { reasonText } from "../lib/reasons.js";
 
@@ -16,8 +15,8 @@ const STATUS_LABELS = {
 };
 
 export class MyBets {
-  constructor(userId, tableBody, errorElement, describe) {
-    this.userId = userId;
+  constructor(session, tableBody, errorElement, describe) {
+    this.session = session;
     this.tableBody = tableBody;
     this.errorElement = errorElement;
     this.describe = describe; // (bet) -> "Runner, Race"
@@ -26,7 +25,7 @@ export class MyBets {
 
   async load() {
     try {
-      const answer = await getJson(`/api/users/${encodeURIComponent(this.userId)}/bets`);
+      const answer = await this.session.request("/bets");
       const local = [...this.bets.values()].filter((bet) => bet.status === "sending");
       this.bets = new Map(answer.bets.map((bet) => [bet.bet_id, bet]));
       for (const bet of local) if (!this.bets.has(bet.bet_id)) this.bets.set(bet.bet_id, bet);

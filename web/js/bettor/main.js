@@ -6,11 +6,13 @@ import { MyBets } from "./bets.js";
 import { Notices } from "./notices.js";
 import { RaceView } from "./race-view.js";
 import { RaceList } from "./races.js";
+import { Session } from "./session.js";
 import { BetSlip } from "./slip.js";
 
 const USER_KEY = "betting.user";
 const RACES_REFRESH_MS = 10_000;
-const USER_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+// The server's one id rule (betting/domain/ids.py); JS `$` without the m flag is the very end.
+const USER_ID = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/;
 
 function main() {
   const remembered = localStorage.getItem(USER_KEY);
@@ -19,7 +21,8 @@ function main() {
     event.preventDefault();
     const userId = byId("user-id").value.trim();
     if (!USER_ID.test(userId)) {
-      byId("sign-in-error").textContent = "Use 1 to 64 letters, digits, _ . or -.";
+      byId("sign-in-error").textContent =
+        "Use 1 to 128 letters, digits, _ . @ or -, starting with a letter or digit.";
       return;
     }
     start(userId).catch((error) => {
@@ -36,9 +39,10 @@ async function start(userId) {
   byId("account").hidden = false;
   byId("who").textContent = userId;
 
-  const realtime = connectRealtime(config.edge, userId);
+  const session = new Session(userId);
+  const realtime = connectRealtime(config.edge, userId, () => session.tokenRequest());
   byId("sign-out").addEventListener("click", () => signOut(realtime));
-  const page = buildPage(realtime, userId, config.bet_shards);
+  const page = buildPage(realtime, session, config.bet_shards);
   watchConnection(realtime, byId("connection"), () => page.refresh());
   subscribeToMyChannel(realtime, userId, page);
   window.addEventListener("hashchange", () => page.route());
@@ -46,14 +50,15 @@ async function start(userId) {
   setInterval(() => page.races.load(), RACES_REFRESH_MS);
 }
 
-function buildPage(realtime, userId, betShards) {
+function buildPage(realtime, session, betShards) {
+  const userId = session.userId;
   const races = new RaceList(byId("races"), byId("races-error"));
   const describe = (bet) => {
     const race = races.get(bet.race_id);
     const runner = race?.runners.find((r) => r.runner_id === bet.runner_id);
     return `${runner?.name ?? bet.runner_id}, ${race?.name ?? bet.race_id}`;
   };
-  const myBets = new MyBets(userId, byId("bets"), byId("bets-error"), describe);
+  const myBets = new MyBets(session, byId("bets"), byId("bets-error"), describe);
   const slip = new BetSlip(realtime, userId, betShards, myBets, slipElements());
   const raceView = new RaceView(realtime, raceElements(), {
     onPick: (race, runner) => slip.open(race, runner),
@@ -62,7 +67,7 @@ function buildPage(realtime, userId, betShards) {
       slip.onOdds(race);
     },
   });
-  const notices = new Notices(userId, byId("notices"), byId("notify-toggle"));
+  const notices = new Notices(session, byId("notices"), byId("notify-toggle"));
   byId("race-back").addEventListener("click", () => {
     window.location.hash = "";
   });

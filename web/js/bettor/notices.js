@@ -1,17 +1,16 @@
 // Notices (starting soon, win, loss): shown in the page, and through the browser's
 // Notification API when the bettor turned notifications on and the browser allows it.
 import { h } from "../lib/dom.js";
-import { postJson } from "../lib/http.js";
 
 const NOTICES_SHOWN_MAX = 5;
 const NOTICE_LIFETIME_MS = 30_000;
 
 export class Notices {
-  constructor(userId, container, toggle) {
-    this.userId = userId;
+  constructor(session, container, toggle) {
+    this.session = session;
     this.container = container;
     this.toggle = toggle;
-    this.storageKey = `betting.notifications.${userId}`;
+    this.storageKey = `betting.notifications.${session.userId}`;
     this.enabled = localStorage.getItem(this.storageKey) !== "off";
     toggle.checked = this.enabled;
     toggle.addEventListener("change", () => this.setEnabled(toggle.checked));
@@ -20,7 +19,7 @@ export class Notices {
   async setEnabled(enabled) {
     this.toggle.disabled = true;
     try {
-      await postJson(`/api/users/${encodeURIComponent(this.userId)}/notifications`, { enabled });
+      await this.session.request("/notifications", { method: "POST", body: { enabled } });
       this.enabled = enabled;
       localStorage.setItem(this.storageKey, enabled ? "on" : "off");
       if (enabled) await askPermission();

@@ -12,14 +12,15 @@ const vcdiff = globalThis.vcdiffDecoder;
 
 /**
  * A connected-on-demand client for one bettor. `edge` is /api/config's "edge": with no
- * endpoint it is real Ably; otherwise the local edge on plain HTTP.
+ * endpoint it is real Ably; otherwise the local edge on plain HTTP. `tokenRequest` signs in
+ * afresh each time the SDK needs a token (a TokenRequest is good for one exchange only).
  */
-export function connectRealtime(edge, userId) {
+export function connectRealtime(edge, userId, tokenRequest = () => signIn(userId)) {
   const options = {
     clientId: userId,
     authCallback: (_params, callback) => {
-      postJson("/auth/token", { user_id: userId }).then(
-        (tokenRequest) => callback(null, tokenRequest),
+      tokenRequest().then(
+        (request) => callback(null, request),
         (error) => callback(String(error.message ?? error), null),
       );
     },
@@ -32,6 +33,10 @@ export function connectRealtime(edge, userId) {
     options.tls = Boolean(edge.tls);
   }
   return new BaseRealtime(options);
+}
+
+async function signIn(userId) {
+  return (await postJson("/auth/token", { user_id: userId })).token_request;
 }
 
 const CONNECTION_LABELS = {
