@@ -48,7 +48,8 @@ def post_json(url: str, body: object) -> dict[str, Any]:
 
 
 def bettor_token(http_port: int, edge_port: int, user_id: str) -> str:
-    token_request = post_json(f"http://127.0.0.1:{http_port}/auth/token", {"user_id": user_id})
+    answer = post_json(f"http://127.0.0.1:{http_port}/auth/token", {"user_id": user_id})
+    token_request = answer["token_request"]
     key_name = token_request["keyName"]
     url = f"http://127.0.0.1:{edge_port}/keys/{key_name}/requestToken"
     return str(post_json(url, token_request)["token"])

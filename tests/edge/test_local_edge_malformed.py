@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -406,7 +407,8 @@ async def test_a_non_ascii_authorization_header_is_refused_not_failed(edge: Loca
 
 @pytest.mark.parametrize("ttl", ["²", "9" * 5_000, "-5", "0"])
 async def test_a_hostile_token_ttl_is_refused(edge: LocalEdge, ttl: str) -> None:
-    token_request = signed_token_request(ROOT_KEY, "alice", {"*": ["*"]}, 1, ttl)  # type: ignore[arg-type]
+    now_ms = time.time_ns() // 1_000_000  # a current TokenRequest: only its ttl is wrong
+    token_request = signed_token_request(ROOT_KEY, "alice", {"*": ["*"]}, now_ms, ttl)  # type: ignore[arg-type]
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge.port}") as client:
         response = await client.post("/keys/test.root/requestToken", json=token_request)
     assert response.status_code == 400 and response.json()["error"]["code"] == 40003

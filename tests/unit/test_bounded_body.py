@@ -56,4 +56,5 @@ async def test_a_malformed_length_is_a_400(length: str) -> None:
 
 async def test_a_small_body_still_gets_a_token_request() -> None:
     response = await post({}, b'{"user_id": "alice"}')
-    assert response.status_code == 200 and response.json()["clientId"] == "alice"
+    assert response.status_code == 200
+    assert response.json()["token_request"]["clientId"] == "alice"
