@@ -22,14 +22,20 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import orjson
-
 from betting import codec
 from betting.config import Settings
 from betting.domain import race_model
 from betting.domain.book import Book
-from betting.domain.errors import DomainError
-from betting.domain.events import CloseRace, CreateRace, ResultRace, SettleRace, UpdateStrengths
+from betting.domain.errors import DomainError, InvariantViolation
+from betting.domain.events import (
+    CloseRace,
+    CreateRace,
+    RaceCommand,
+    ResultRace,
+    SettleRace,
+    UpdateStrengths,
+)
+from betting.domain.ids import is_valid_id
 from betting.domain.model import Bet, Outcome, RaceState, RejectReason
 from betting.domain.settlement import settle
 from betting.health import Readiness
@@ -41,6 +47,7 @@ from betting.log.port import (
     Record,
     TopicPartition,
 )
+from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.engine")
 RETRY_MAX_S = 5.0
@@ -122,6 +129,8 @@ class Engine:
         self._next_offsets: dict[TopicPartition, int] = {}
         self._positions: dict[int, dict[str, int]] = {}  # partition -> topic -> next offset
         self.stats = EngineStats()
+        self.restore_skipped = Skipped("engine restore")  # changelog records left out
+        self._unexpected = Skipped("engine, dead-lettered after an unexpected error")
 
     # -- the task -------------------------------------------------------------------------
 
@@ -308,7 +317,7 @@ class Engine:
         """Books from the changelog, and the input read on from where they were written."""
         for number in numbers:
             records = await self._log.read_to_end(self._topics.book_changelog, number)
-            self.books[number], positions = restore_partition(records)
+            self.books[number], positions = restore_partition(records, self.restore_skipped)
             self._positions[number] = positions
             for topic, offset in positions.items():
                 # Anything fetched below it before the seek lands was processed already.
@@ -330,10 +339,7 @@ class Engine:
             if record.offset < self._next_offsets.get(where, 0):
                 continue  # already processed: a copy fetched again
             self._next_offsets[where] = record.offset + 1
-            if record.topic == self._topics.bets:
-                self._handle_bet(record, batch)
-            else:
-                self._handle_command(record, batch)
+            self._handle(record, batch)
             batch.positions[(record.topic, record.partition)] = record.offset + 1
         self._run_races(batch)
         self._release_held_bets(batch)
@@ -350,7 +356,7 @@ class Engine:
         for (topic, number), offset in batch.positions.items():
             self._positions.setdefault(number, {})[topic] = offset
         for number in {number for _, number in batch.positions}:
-            value = orjson.dumps({"v": codec.SCHEMA, "positions": self._positions[number]})
+            value = codec.encode_positions(self._positions[number])
             batch.outputs.append(
                 Outgoing(self._topics.book_changelog, POSITIONS_KEY, value, number)
             )
@@ -416,20 +422,50 @@ class Engine:
                 if released:
                     batch.partition_of[race_id] = number  # the held list changed
 
-    def _handle_bet(self, record: Record, batch: _Batch) -> None:
+    def _handle(self, record: Record, batch: _Batch) -> None:
+        """Take one record; whatever is wrong with it stays with it.
+
+        A record that does not decode, or whose apply fails in a way the domain did not
+        foresee, becomes a dead letter (and, for a bet whose id and user could be read, an
+        INVALID outcome), and the engine moves on: one record must never stop the partition,
+        or, being still in the topic, stop every restart too. A broken invariant still stops
+        the process, since the money can no longer be trusted.
+        """
         try:
-            bet = codec.decode_bet(record.value)
+            if record.topic == self._topics.bets:
+                self._handle_bet(record, batch)
+            else:
+                self._handle_command(record, batch)
         except codec.CodecError as error:
             self._dead_letter(record, str(error), batch)
-            if error.bet_id and error.user_id:
+            if record.topic == self._topics.bets and error.bet_id and error.user_id:
                 self._emit_invalid(record, error, batch)
-            return
+        except InvariantViolation:
+            raise
+        except Exception as error:  # a bug met by one record: contained, and said once
+            message = f"{type(error).__name__}: {error}"
+            self._unexpected.skip(record.topic, message)
+            self._dead_letter(record, message, batch)
+
+    def _handle_bet(self, record: Record, batch: _Batch) -> None:
+        bet = codec.decode_bet(record.value)  # CodecError: handled by `_handle`
         book = self.books.setdefault(record.partition, {}).get(bet.race_id)
         if book is None:
             self._emit(record.partition, _no_race(bet), batch)
             return
         known = bet.bet_id in book.outcomes
-        outcome = book.submit(bet)
+        try:
+            outcome = book.submit(bet)
+        except InvariantViolation:
+            raise
+        except Exception as error:
+            # Deciding reads the book; only accepting writes it, and the money is the sum of
+            # the outcomes, so a book rebuilt from its header and outcomes is the book before.
+            self._rebuild(record.partition, book, book.snapshot(with_outcomes=False))
+            raise codec.CodecError(
+                f"bet: not applied ({type(error).__name__}: {error})",
+                bet.bet_id, bet.user_id, bet.race_id,
+            ) from error  # fmt: skip
         if outcome is None:
             # In play: held for the bet delay. The held list is in the header, which must be
             # logged in this transaction, with the offset that consumed the bet.
@@ -439,28 +475,50 @@ class Engine:
         self._emit(record.partition, outcome, batch, changelog=not known)
 
     def _handle_command(self, record: Record, batch: _Batch) -> None:
-        try:
-            command, request_id = codec.decode_command(record.value)
-        except codec.CodecError as error:
-            self._dead_letter(record, str(error), batch)
-            return
+        command, request_id = codec.decode_command(record.value)  # CodecError: see `_handle`
         books = self.books.setdefault(record.partition, {})
         try:
-            if command.race_id.startswith("#"):
-                raise DomainError("race ids starting with '#' are reserved")
-            if isinstance(command, CreateRace):
-                if command.race_id not in books:
-                    books[command.race_id] = Book(command)
-            elif command.race_id not in books:
-                raise DomainError(f"no race {command.race_id!r}")
-            else:
-                books[command.race_id].command(command, request_id)
+            self._apply_command(books, command, request_id)
         except DomainError as error:
             self.stats.commands_refused += 1
             log.info("command refused", extra={"fields": {"error": str(error)}})
             return
         # A new state is news at once: no conflation for commands, which are rare.
         self._publish(record.partition, books[command.race_id], self._clock_ms(), batch)
+
+    def _apply_command(
+        self, books: dict[str, Book], command: CreateRace | RaceCommand, request_id: str
+    ) -> None:
+        if command.race_id.startswith("#"):
+            raise DomainError("race ids starting with '#' are reserved")
+        if isinstance(command, CreateRace):
+            if command.race_id not in books:
+                books[command.race_id] = Book(command)
+            return
+        book = books.get(command.race_id)
+        if book is None:
+            raise DomainError(f"no race {command.race_id!r}")
+        # A refused command raises before the book changes; anything else might not, so the
+        # header before it (cheap: commands are rare) is what the book goes back to.
+        before = book.snapshot(with_outcomes=False)
+        try:
+            book.command(command, request_id)
+        except (DomainError, InvariantViolation):
+            raise
+        except Exception:
+            self._rebuild_in(books, book, before)
+            raise
+
+    def _rebuild(self, partition: int, book: Book, header: bytes) -> None:
+        self._rebuild_in(self.books.setdefault(partition, {}), book, header)
+
+    def _rebuild_in(self, books: dict[str, Book], book: Book, header: bytes) -> None:
+        race_id = book.race.race_id
+        try:
+            books[race_id] = Book.restore(header, book.outcomes.values())
+        except DomainError as error:  # its own snapshot must restore: else stop, loudly
+            raise InvariantViolation(f"race {race_id}: cannot rebuild its book: {error}") from error
+        self._races.pop(race_id, None)  # the in-play model restarts from the book
 
     def _emit(
         self, partition: int, outcome: Outcome, batch: _Batch, changelog: bool = False
@@ -479,7 +537,7 @@ class Engine:
     def _emit_invalid(self, record: Record, error: codec.CodecError, batch: _Batch) -> None:
         outcome = Outcome(
             error.bet_id, error.user_id, error.race_id, "", 0, False, None,
-            RejectReason.INVALID, str(error), 0, self._clock_ms(),
+            RejectReason.INVALID, str(error)[: codec.ERROR_MAX], 0, self._clock_ms(),
         )  # fmt: skip
         self._emit(record.partition, outcome, batch)
         self.stats.outcomes[str(RejectReason.INVALID)] += 1
@@ -560,30 +618,72 @@ def restore_books(records: list[Record]) -> dict[str, Book]:
     return restore_partition(records)[0]
 
 
-def restore_partition(records: list[Record]) -> tuple[dict[str, Book], dict[str, int]]:
+def restore_partition(
+    records: list[Record], skipped: Skipped | None = None
+) -> tuple[dict[str, Book], dict[str, int]]:
     """Rebuild a partition's books from its changelog (latest header plus every outcome),
-    and the input offsets that state was written at."""
-    headers: dict[str, bytes] = {}
+    and the input offsets that state was written at.
+
+    Every record is decoded strictly; one that does not decode is skipped (and counted) as
+    if it had never been written, so the race keeps its latest good header and the partition
+    its latest good positions. Nothing in the changelog can stop a restore.
+    """
+    skipped = skipped or Skipped("engine restore")
+    headers: dict[str, list[Record]] = {}  # since the race's last tombstone, oldest first
     outcomes: dict[str, list[Outcome]] = {}
     positions: dict[str, int] = {}
     for record in records:
-        if record.key == POSITIONS_KEY:
-            positions = dict(orjson.loads(record.value)["positions"])
-            continue
-        key = (record.key or b"").decode()
-        race_id, slash, _bet_id = key.partition("/")
-        if not slash:
-            if record.value:
-                headers[race_id] = record.value
-            else:
+        try:
+            if record.key == POSITIONS_KEY:
+                positions = codec.decode_positions(record.value)
+                continue
+            race_id, bet_id = _changelog_key(record.key)
+            if bet_id is None and not record.value:
                 headers.pop(race_id, None)  # tombstone: the race is gone
-        elif record.value:
-            outcomes.setdefault(race_id, []).append(codec.decode_outcome(record.value))
-    books = {
-        race_id: Book.restore(header, outcomes.get(race_id, ()))
-        for race_id, header in headers.items()
-    }
+            elif bet_id is None:
+                headers.setdefault(race_id, []).append(record)
+            elif record.value:
+                outcome = codec.decode_outcome(record.value)
+                if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
+                    raise codec.CodecError("outcome: its key names another bet")
+                outcomes.setdefault(race_id, []).append(outcome)
+        except codec.CodecError as error:
+            skipped.skip(record.topic, error)
+    books = {}
+    for race_id, candidates in headers.items():
+        book = _restore_book(candidates, outcomes.get(race_id, []), skipped)
+        if book is not None and book.race.race_id == race_id:
+            books[race_id] = book
     return books, positions
+
+
+def _changelog_key(key: bytes | None) -> tuple[str, str | None]:
+    """`race` for a header, `race/bet` for an outcome; both parts ids."""
+    try:
+        text = (key or b"").decode("ascii")
+    except UnicodeDecodeError:
+        raise codec.CodecError("changelog key: not ASCII") from None
+    race_id, slash, bet_id = text.partition("/")
+    if not is_valid_id(race_id) or (slash and not is_valid_id(bet_id)):
+        raise codec.CodecError(f"changelog key {text[:40]!r}: expected race or race/bet ids")
+    return race_id, bet_id if slash else None
+
+
+def _restore_book(
+    candidates: list[Record], outcomes: list[Outcome], skipped: Skipped
+) -> Book | None:
+    """The book from the newest header that restores; a bad one is skipped like any record.
+    Outcomes on runners the race does not have cannot be money on it, and are skipped."""
+    for record in reversed(candidates):
+        try:
+            runners = {r["runner_id"] for r in codec.decode_header(record.value)["race"]["runners"]}
+            kept = [o for o in outcomes if not o.accepted or o.runner_id in runners]
+            for _ in range(len(outcomes) - len(kept)):
+                skipped.skip(record.topic, "outcome: no such runner in its race")
+            return Book.restore(record.value, kept)
+        except (codec.CodecError, DomainError) as error:
+            skipped.skip(record.topic, error)
+    return None
 
 
 def _no_race(bet: Bet) -> Outcome:
