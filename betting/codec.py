@@ -448,6 +448,21 @@ def decode_preference(value: bytes) -> bool:
     return load_object(value, "preference").flag("notifications")
 
 
+POSITIONS_KEY = b"#positions"  # in the changelog; race ids cannot start with '#'
+
+
+def decode_changelog_key(key: bytes | None) -> tuple[str, str | None]:
+    """A changelog key: `race` for a header, `race/bet` for an outcome, both ids."""
+    try:
+        text = (key or b"").decode("ascii")
+    except UnicodeDecodeError:
+        raise CodecError("changelog key: not ASCII") from None
+    race_id, slash, bet_id = text.partition("/")
+    if not is_valid_id(race_id) or (slash and not is_valid_id(bet_id)):
+        raise CodecError(f"changelog key {serial.shown(text)}: expected race or race/bet ids")
+    return race_id, bet_id if slash else None
+
+
 def decode_key_id(key: bytes | None, what: str) -> str:
     """A record key that must be an id (a user on `users`)."""
     try:

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from betting.tasks.engine import LATENCY_BUCKETS_MS, Engine, Histogram
 from betting.tasks.forward import Forwarder
+from betting.tasks.skipped import Skipped
 
 
 @dataclass
@@ -20,6 +21,7 @@ class MetricSources:
     edge_connections: Callable[[], int] | None = None
     lag: Callable[[], Awaitable[int]] | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    skipped: Sequence[Skipped] = ()  # readers that skip records they cannot decode
 
 
 def metrics_route(sources: MetricSources) -> Route:
@@ -56,6 +58,12 @@ async def render(sources: MetricSources) -> list[str]:
             "betting_forwarded_total", "Messages published to the edge.",
             [(f'{{task="{forwarder.name}"}}', forwarder.stats.published)],
         )  # fmt: skip
+    if sources.skipped:
+        lines += _counter("betting_records_skipped_total", "Records a reader could not decode.", [
+            (f'{{reader="{reader.reader}",topic="{topic}"}}', count)
+            for reader in sources.skipped
+            for topic, count in sorted(reader.counts.items())
+        ])  # fmt: skip
     if sources.edge_connections is not None:
         lines += _gauge(
             "betting_edge_connections", "Open edge sockets.", sources.edge_connections()

@@ -35,7 +35,6 @@ from betting.domain.events import (
     SettleRace,
     UpdateStrengths,
 )
-from betting.domain.ids import is_valid_id
 from betting.domain.model import Bet, Outcome, RaceState, RejectReason
 from betting.domain.settlement import settle
 from betting.health import Readiness
@@ -51,7 +50,7 @@ from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.engine")
 RETRY_MAX_S = 5.0
-POSITIONS_KEY = b"#positions"  # in the changelog; race ids cannot start with '#'
+POSITIONS_KEY = codec.POSITIONS_KEY
 
 
 def wall_clock_ms() -> int:
@@ -637,7 +636,7 @@ def restore_partition(
             if record.key == POSITIONS_KEY:
                 positions = codec.decode_positions(record.value)
                 continue
-            race_id, bet_id = _changelog_key(record.key)
+            race_id, bet_id = codec.decode_changelog_key(record.key)
             if bet_id is None and not record.value:
                 headers.pop(race_id, None)  # tombstone: the race is gone
             elif bet_id is None:
@@ -655,18 +654,6 @@ def restore_partition(
         if book is not None and book.race.race_id == race_id:
             books[race_id] = book
     return books, positions
-
-
-def _changelog_key(key: bytes | None) -> tuple[str, str | None]:
-    """`race` for a header, `race/bet` for an outcome; both parts ids."""
-    try:
-        text = (key or b"").decode("ascii")
-    except UnicodeDecodeError:
-        raise codec.CodecError("changelog key: not ASCII") from None
-    race_id, slash, bet_id = text.partition("/")
-    if not is_valid_id(race_id) or (slash and not is_valid_id(bet_id)):
-        raise codec.CodecError(f"changelog key {text[:40]!r}: expected race or race/bet ids")
-    return race_id, bet_id if slash else None
 
 
 def _restore_book(

@@ -15,12 +15,12 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from betting import codec
 from betting.config import Settings
 from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
 from betting.log.port import EventLog, LogUnavailable, Record
+from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.views")
 RATE_WINDOW_MS = 10_000
@@ -100,6 +100,7 @@ class Views:
         self.outcomes: Counter[str] = Counter()  # "accepted" or a reason
         self._recent_ms: deque[int] = deque()
         self.ready = asyncio.Event()
+        self.skipped = Skipped("views")
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
@@ -130,37 +131,48 @@ class Views:
             await consumer.stop()
 
     def _apply(self, record: Record) -> None:
+        """Take one record, decoded strictly; one that does not decode is skipped and counted
+        (the engine wrote these topics: a bad record is damage, not a client's mistake)."""
         try:
-            value = orjson.loads(record.value) if record.value else None
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(value, dict):
-            return
+            self._take(record)
+        except codec.CodecError as error:
+            self.skipped.skip(record.topic, error)
+
+    def _take(self, record: Record) -> None:
         topic = record.topic
         if topic == self._topics.book_changelog:
-            self._changelog((record.key or b"").decode(), value)
+            if record.key != codec.POSITIONS_KEY:  # the engine's input positions: not a race
+                self._changelog(record)
         elif topic == self._topics.odds:
-            race = self.races.get(str(value.get("race_id")))
+            odds = codec.decode_odds(record.value)
+            race = self.races.get(odds.race_id)
             if race is not None:
-                race.prices = {runner: odds for runner, odds in value.get("prices", [])}
+                race.prices = {p.runner_id: str(p.odds) if p.odds else None for p in odds.prices}
         elif topic == self._topics.settlements:
-            self._settlement(value)
+            self._settlement(codec.settlement_to_dict(codec.decode_settlement(record.value)))
         elif topic == self._topics.users:
-            self.notifications[(record.key or b"").decode()] = bool(value.get("notifications"))
+            user_id = codec.decode_key_id(record.key, "users key")
+            self.notifications[user_id] = codec.decode_preference(record.value)
 
-    def _changelog(self, key: str, value: dict[str, Any]) -> None:
-        if key.startswith("#"):
-            return  # the engine's own bookkeeping (its input positions), not a race
-        race_id, slash, _ = key.partition("/")
-        if not slash:
+    def _changelog(self, record: Record) -> None:
+        race_id, bet_id = codec.decode_changelog_key(record.key)
+        if not record.value:
+            return  # a tombstone
+        if bet_id is None:
+            value = codec.decode_header(record.value)
+            if value["race"]["race_id"] != race_id:
+                raise codec.CodecError("header: its key names another race")
             self.races.setdefault(race_id, RaceView(race_id, value)).header = value
             for _due_ms, bet in value.get("pending", []):
                 self._pending(bet)
             return
+        outcome = codec.decode_outcome(record.value)
+        if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
+            raise codec.CodecError("outcome: its key names another bet")
         race = self.races.get(race_id)
-        known = self.bets.get(str(value.get("bet_id")))
+        known = self.bets.get(bet_id)
         if race is not None and (known is None or known["status"] == "pending"):
-            self._outcome(race, value)
+            self._outcome(race, codec.outcome_to_dict(outcome))
 
     def _pending(self, bet: list[Any]) -> None:
         bet_id, user_id, race_id, runner_id, stake, *_ = bet
