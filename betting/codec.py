@@ -206,7 +206,7 @@ _COMMAND_NAMES: dict[type[Any], str] = {
     UpdateStrengths: "strengths",
     StartRace: "start",
 }
-LENGTH_MM_MIN = 1_000
+LENGTH_MM_MIN = serial.LENGTH_MM_MIN
 
 
 def encode_command(command: CreateRace | RaceCommand, request_id: str = "") -> bytes:
@@ -448,13 +448,21 @@ def decode_preference(value: bytes) -> bool:
     return load_object(value, "preference").flag("notifications")
 
 
+def _key_bytes(key: object) -> bytes:
+    if key is None:
+        return b""
+    if not isinstance(key, bytes) or len(key) > DEAD_LETTER_KEY_MAX:
+        raise CodecError(f"key: expected at most {DEAD_LETTER_KEY_MAX} bytes")
+    return key
+
+
 POSITIONS_KEY = b"#positions"  # in the changelog; race ids cannot start with '#'
 
 
 def decode_changelog_key(key: bytes | None) -> tuple[str, str | None]:
     """A changelog key: `race` for a header, `race/bet` for an outcome, both ids."""
     try:
-        text = (key or b"").decode("ascii")
+        text = _key_bytes(key).decode("ascii")
     except UnicodeDecodeError:
         raise CodecError("changelog key: not ASCII") from None
     race_id, slash, bet_id = text.partition("/")
@@ -466,7 +474,7 @@ def decode_changelog_key(key: bytes | None) -> tuple[str, str | None]:
 def decode_key_id(key: bytes | None, what: str) -> str:
     """A record key that must be an id (a user on `users`)."""
     try:
-        text = (key or b"").decode("ascii")
+        text = _key_bytes(key).decode("ascii")
     except UnicodeDecodeError:
         raise CodecError(f"{what}: the key is not ASCII") from None
     return _checked(serial.check_id, text, what)

@@ -27,7 +27,8 @@ TIME_MS_MAX = 4_102_444_800_000  # 2100-01-01: any later time is a broken clock 
 STAKE_MINOR_MAX = 10**15
 COUNT_MAX = 2**63 - 1  # versions, seeds: any signed 64-bit count
 STRENGTH_MAX = 10**9
-LENGTH_MM_MAX = 100_000_000
+LENGTH_MM_MIN = 1_000
+LENGTH_MM_MAX = 100_000_000  # as `engine.race_length_mm` allows
 HEADER_LIST_MAX = 1_000_000  # held bets, remembered versions in one header
 SHOWN_MAX = 40  # characters of a refused value quoted in an error
 
@@ -259,25 +260,35 @@ def check_header(data: object) -> dict[str, Any]:
     race = race_from_dict(header["race"])
     runners = len(race.runners)
     runner_ids = {runner.runner_id for runner in race.runners}
-    placings = check_list(header["placings"], "header.placings", runners)
+    placings = [
+        check_id(placing, "header.placings[]")
+        for placing in check_list(header["placings"], "header.placings", runners)
+    ]
     if not all(placing in runner_ids for placing in placings):
         raise InvalidValue("header.placings: expected runner ids of the race")
+    state = check_choice(header["state"], "header.state", RaceState)
+    if state in (RaceState.RESULTED, RaceState.SETTLED) and not placings:
+        raise InvalidValue(f"header.placings: a race {state} has a winner")
     strengths = check_list(header["strengths"], "header.strengths", runners, runners)
     active = check_list(header["active"], "header.active", runners, runners)
     pending = check_list(header["pending"], "header.pending", HEADER_LIST_MAX)
     superseded = check_list(header["superseded"], "header.superseded", HEADER_LIST_MAX)
+    in_play = check_flag(header["in_play"], "header.in_play")
     return {
         **header,
         "race": race,
-        "state": check_choice(header["state"], "header.state", RaceState),
+        "state": state,
         "version": check_integer(header["version"], "header.version"),
         "dirty": check_flag(header["dirty"], "header.dirty"),
         "placings": placings,
         "void_reason": check_text(header["void_reason"], "header.void_reason", empty=True),
-        "in_play": check_flag(header["in_play"], "header.in_play"),
+        "in_play": in_play,
         "started_at_ms": check_time(header["started_at_ms"], "header.started_at_ms"),
         "seed": check_integer(header["seed"], "header.seed"),
-        "length_mm": check_integer(header["length_mm"], "header.length_mm", 0, LENGTH_MM_MAX),
+        # In play, the race model runs on it: a course as a StartRace gives one.
+        "length_mm": check_integer(
+            header["length_mm"], "header.length_mm", LENGTH_MM_MIN if in_play else 0, LENGTH_MM_MAX
+        ),
         "pending": [_held(item) for item in pending],
         "request_ids": [
             check_text(request_id, "header.request_ids[]", ID_MAX)
