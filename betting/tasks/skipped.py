@@ -38,4 +38,5 @@ class Skipped:
             "skipped": self.counts[topic],
             "error": str(error)[:ERROR_SHOWN_MAX],
         }
-        log.warning("records skipped", extra={"fields": fields})
+        # One message per reader and topic: the log's repeat filter thins by message.
+        log.warning(f"records skipped by {self.reader} on {topic}", extra={"fields": fields})
