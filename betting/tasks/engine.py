@@ -316,7 +316,8 @@ class Engine:
         """Books from the changelog, and the input read on from where they were written."""
         for number in numbers:
             records = await self._log.read_to_end(self._topics.book_changelog, number)
-            self.books[number], positions = restore_partition(records, self.restore_skipped)
+            inputs = {self._topics.bets, self._topics.races}
+            self.books[number], positions = restore_partition(records, self.restore_skipped, inputs)
             self._positions[number] = positions
             for topic, offset in positions.items():
                 # Anything fetched below it before the seek lands was processed already.
@@ -618,14 +619,15 @@ def restore_books(records: list[Record]) -> dict[str, Book]:
 
 
 def restore_partition(
-    records: list[Record], skipped: Skipped | None = None
+    records: list[Record], skipped: Skipped | None = None, inputs: set[str] | None = None
 ) -> tuple[dict[str, Book], dict[str, int]]:
     """Rebuild a partition's books from its changelog (latest header plus every outcome),
     and the input offsets that state was written at.
 
     Every record is decoded strictly; one that does not decode is skipped (and counted) as
     if it had never been written, so the race keeps its latest good header and the partition
-    its latest good positions. Nothing in the changelog can stop a restore.
+    its latest good positions (which name only `inputs`, when given: the engine seeks
+    them). Nothing in the changelog can stop a restore.
     """
     skipped = skipped or Skipped("engine restore")
     headers: dict[str, list[Record]] = {}  # since the race's last tombstone, oldest first
@@ -634,7 +636,10 @@ def restore_partition(
     for record in records:
         try:
             if record.key == POSITIONS_KEY:
-                positions = codec.decode_positions(record.value)
+                decoded = codec.decode_positions(record.value)
+                if inputs is not None and not decoded.keys() <= inputs:
+                    raise codec.CodecError("positions: of a topic the engine does not read")
+                positions = decoded
                 continue
             race_id, bet_id = codec.decode_changelog_key(record.key)
             if bet_id is None and not record.value:

@@ -245,5 +245,11 @@ def changelog(race_id: str) -> list[Poison]:
             raw({"v": 1, "positions": {"bets": True}}),
             None,
         ),
+        (
+            "changelog: a position of another topic",
+            b"#positions",
+            raw({"v": 1, "positions": {"not-an-input": 0}}),
+            None,
+        ),
         *[(label, b"poison", value, None) for label, _, value, _ in any_topic(b"") if value],
     ]
