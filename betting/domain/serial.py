@@ -250,14 +250,15 @@ _HEADER_KEYS = frozenset(
 )  # fmt: skip
 
 
-def check_header(data: object) -> dict[str, Any]:
+def check_header(data: object, race: CreateRace | None = None) -> dict[str, Any]:
     """A book snapshot (`Book.snapshot`) with every field checked; `race` becomes a
-    `CreateRace`. The schema number is the caller's to check."""
+    `CreateRace`. The schema number is the caller's to check. A caller that has checked this
+    very race definition already may pass what it gave, to save checking it again."""
     header = check_object(data, "header", _HEADER_KEYS)
     for name in _HEADER_KEYS:
         if name not in header:
             raise InvalidValue(f"header.{name}: missing")
-    race = race_from_dict(header["race"])
+    race = race or race_from_dict(header["race"])
     runners = len(race.runners)
     runner_ids = {runner.runner_id for runner in race.runners}
     placings = [

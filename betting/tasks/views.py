@@ -101,6 +101,7 @@ class Views:
         self._recent_ms: deque[int] = deque()
         self.ready = asyncio.Event()
         self.skipped = Skipped("views")
+        self._headers = codec.HeaderDecoder()
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
@@ -159,7 +160,7 @@ class Views:
         if not record.value:
             return  # a tombstone
         if bet_id is None:
-            value = codec.decode_header(record.value)
+            value = self._headers.decode(record.value)
             if value["race"]["race_id"] != race_id:
                 raise codec.CodecError("header: its key names another race")
             self.races.setdefault(race_id, RaceView(race_id, value)).header = value
