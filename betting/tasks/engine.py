@@ -546,7 +546,7 @@ class Engine:
         value = codec.encode_dead_letter(
             record.topic, record.partition, record.offset, record.key, record.value, error
         )
-        key = record.key or b""
+        key = (record.key or b"")[: codec.DEAD_LETTER_KEY_MAX]  # the letter must fit too
         batch.outputs.append(Outgoing(self._topics.dead_letters, key, value, record.partition))
         self.stats.dead_letters += 1
 
