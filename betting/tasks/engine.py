@@ -655,20 +655,23 @@ def restore_partition(
             skipped.skip(record.topic, error)
     books = {}
     for race_id, candidates in headers.items():
-        book = _restore_book(candidates, outcomes.get(race_id, []), skipped)
-        if book is not None and book.race.race_id == race_id:
+        book = _restore_book(race_id, candidates, outcomes.get(race_id, []), skipped)
+        if book is not None:
             books[race_id] = book
     return books, positions
 
 
 def _restore_book(
-    candidates: list[Record], outcomes: list[Outcome], skipped: Skipped
+    race_id: str, candidates: list[Record], outcomes: list[Outcome], skipped: Skipped
 ) -> Book | None:
     """The book from the newest header that restores; a bad one is skipped like any record.
     Outcomes on runners the race does not have cannot be money on it, and are skipped."""
     for record in reversed(candidates):
         try:
-            runners = {r["runner_id"] for r in codec.decode_header(record.value)["race"]["runners"]}
+            race = codec.decode_header(record.value)["race"]
+            if race["race_id"] != race_id:
+                raise codec.CodecError("header: its key names another race")
+            runners = {runner["runner_id"] for runner in race["runners"]}
             kept = [o for o in outcomes if not o.accepted or o.runner_id in runners]
             for _ in range(len(outcomes) - len(kept)):
                 skipped.skip(record.topic, "outcome: no such runner in its race")

@@ -8,7 +8,11 @@ unique per call (`tag`), so the same catalogue can be sent twice (before and aft
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
+
+from betting.domain.book import Book
+from tests.unit.races import race
 
 RUNNERS = [{"runner_id": f"car-{i}", "name": f"Car {i}", "rating": 100} for i in range(3)]
 Poison = tuple[str, bytes, bytes, tuple[str, str] | None]
@@ -227,6 +231,11 @@ def users() -> list[Poison]:
     ]
 
 
+def _other_race_header() -> bytes:
+    other = replace(race(), race_id="other-race")
+    return Book(other).snapshot(with_outcomes=False)
+
+
 def changelog(race_id: str) -> list[Poison]:
     """For the book-changelog: headers and outcomes under a real race's key, positions."""
     header_key, outcome_key = race_id.encode(), f"{race_id}/p-1".encode()
@@ -236,6 +245,7 @@ def changelog(race_id: str) -> list[Poison]:
         ("changelog: header of another schema", header_key, raw({"schema": 9}), None),
         ("changelog: header with no race", header_key, raw({"schema": 1, "state": "open"}), None),
         ("changelog: header not JSON", header_key, b"\xff garbage", None),
+        ("changelog: a good header of another race", header_key, _other_race_header(), None),
         ("changelog: outcome not JSON", outcome_key, b"\xff garbage", None),
         ("changelog: outcome of another bet", outcome_key, raw({"v": 1, "bet_id": "p-2"}), None),
         ("changelog: positions as text", b"#positions", raw({"v": 1, "positions": "x"}), None),
