@@ -15,6 +15,7 @@ import logging
 import pytest
 
 from betting import codec
+from betting.api.metrics import MetricSources, render
 from betting.config import Settings
 from betting.domain.model import Outcome
 from betting.domain.money import Odds
@@ -23,6 +24,7 @@ from betting.log.memory import MemoryLog
 from betting.log.port import Outgoing, Record
 from betting.tasks import routes
 from betting.tasks.forward import Forwarder
+from betting.tasks.skipped import Skipped
 from betting.tasks.views import Views
 from tests.unit import poison
 from tests.unit.races import RACE_ID, open_book
@@ -119,3 +121,40 @@ def test_routes_send_the_canonical_record_to_channels_named_by_ids() -> None:
     won = routes.settlement_route(codec.encode_settlement(SETTLEMENT))
     assert [name for _, name, _ in won] == ["settlement", "notice"]
     assert won[1][2]["text"] == f"You won 25.00 on car-0 in {RACE_ID}"
+
+
+def test_skipped_records_are_said_once_a_minute_per_topic(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now_s = [0.0]
+    skipped = Skipped("views", clock_s=lambda: now_s[0])
+    with caplog.at_level(logging.INFO, logger="betting.skipped"):
+        for second in range(150):  # a bad record a second on two topics, for 150 s
+            now_s[0] = float(second)
+            skipped.skip("odds", "odds.version: expected an integer")
+            skipped.skip("users", "x" * 10_000)
+    assert skipped.counts == {"odds": 150, "users": 150}
+    said = [
+        (r.fields["reader"], r.fields["topic"], r.fields["skipped"])  # type: ignore[attr-defined]
+        for r in caplog.records
+    ]
+    assert said == [
+        ("views", "odds", 1), ("views", "users", 1), ("views", "odds", 61),
+        ("views", "users", 61), ("views", "odds", 121), ("views", "users", 121),
+    ]  # fmt: skip
+    assert all(len(r.fields["error"]) <= 200 for r in caplog.records)  # type: ignore[attr-defined]
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_metrics_count_skipped_records_per_reader_and_topic() -> None:
+    views, forwarder = Skipped("views"), Skipped("odds-out")
+    for reader, times in ((views, 2), (forwarder, 1)):
+        for _ in range(times):
+            reader.skip("odds", "bad")
+    lines = await render(MetricSources(skipped=[views, forwarder]))
+    assert lines == [
+        "# HELP betting_records_skipped_total Records a reader could not decode.",
+        "# TYPE betting_records_skipped_total counter",
+        'betting_records_skipped_total{reader="views",topic="odds"} 2',
+        'betting_records_skipped_total{reader="odds-out",topic="odds"} 1',
+    ]
