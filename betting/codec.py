@@ -58,7 +58,8 @@ class CodecError(ValueError):
     def __init__(
         self, message: str, bet_id: str = "", user_id: str = "", race_id: str = ""
     ) -> None:
-        super().__init__(message[:ERROR_MAX])
+        # Its text may become an outcome's detail, which must decode again: bounded, printable.
+        super().__init__("".join(c if c.isprintable() else "?" for c in message[:ERROR_MAX]))
         self.bet_id = bet_id
         self.user_id = user_id
         self.race_id = race_id

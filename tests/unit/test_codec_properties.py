@@ -94,7 +94,7 @@ def decodes_or_codec_error(decode: Any, value: bytes) -> Any:
     try:
         return decode(value)
     except codec.CodecError as error:
-        assert len(str(error)) <= codec.ERROR_MAX
+        assert len(str(error)) <= codec.ERROR_MAX and str(error).isprintable()
         return error
 
 

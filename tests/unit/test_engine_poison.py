@@ -126,7 +126,7 @@ async def test_an_unforeseen_failure_in_one_bet_is_contained_and_changes_no_mone
         if getattr(placed, "bet_id", "") == "boom":
             book.stakes_minor[index] += 10**9  # half done, then a bug
             book.pool_minor += 10**9
-            raise RuntimeError("a bug met by this one bet")
+            raise RuntimeError("a bug\nmet by this one bet")
         accept(book, placed, index, odds)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Book, "_accept", half_accept)
@@ -145,6 +145,8 @@ async def test_an_unforeseen_failure_in_one_bet_is_contained_and_changes_no_mone
         assert book.weights() == book.weights_from_scratch()
     outcome = results(memory)["boom"]
     assert outcome["reason"] == "INVALID" and "RuntimeError" in str(outcome["detail"])
+    for partition in memory.partitions(T.bet_results):  # each outcome decodes, to be forwarded
+        assert all(codec.decode_outcome(record.value) for record in partition)
     (letter,) = dead(memory)
     assert "RuntimeError" in str(letter["error"])
     assert orjson.loads(base64.b64decode(str(letter["value"])))["bet_id"] == "boom"
