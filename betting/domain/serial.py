@@ -29,7 +29,7 @@ COUNT_MAX = 2**63 - 1  # versions, seeds: any signed 64-bit count
 STRENGTH_MAX = 10**9
 LENGTH_MM_MIN = 1_000
 LENGTH_MM_MAX = 100_000_000  # as `engine.race_length_mm` allows
-HEADER_LIST_MAX = 1_000_000  # held bets, remembered versions in one header
+HEADER_LIST_MAX = 10_000_000  # held bets, remembered versions (risk.version_history_max)
 SHOWN_MAX = 40  # characters of a refused value quoted in an error
 
 
