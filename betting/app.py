@@ -59,6 +59,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ).start()
         outward = forwarders(event_log, edge, settings)
         _measure(metrics, engine, outward, edge)
+        metrics.skipped = [views.skipped, engine.restore_skipped, *(f.skipped for f in outward)]
         work = [
             tasks.create_task(_named("engine", engine.run()), name="engine"),
             tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from betting.tasks.engine import LATENCY_BUCKETS_MS, Engine, Histogram
 from betting.tasks.forward import Forwarder
+from betting.tasks.skipped import Skipped
 
 Labels = Mapping[str, str]
 
@@ -28,6 +29,7 @@ class MetricSources:
     edge_client_errors: Callable[[], Mapping[int, int]] | None = None
     lag: Callable[[], Awaitable[int]] | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    skipped: Sequence[Skipped] = ()  # readers that skip records they cannot decode
 
 
 def metrics_route(sources: MetricSources) -> Route:
@@ -47,6 +49,13 @@ async def render(sources: MetricSources) -> list[str]:
             ({"task": forwarder.name}, forwarder.stats.published)
             for forwarder in sources.forwarders
         ])  # fmt: skip
+    if sources.skipped:
+        lines += _family(
+            "betting_records_skipped_total", "counter", "Records a reader could not decode.",
+            [({"reader": reader.reader, "topic": topic}, count)
+             for reader in sources.skipped
+             for topic, count in sorted(reader.counts.items())],
+        )  # fmt: skip
     if sources.edge_connections is not None:
         lines += _family(
             "betting_edge_connections", "gauge", "Open edge sockets.",

@@ -39,11 +39,9 @@ from betting.domain.model import (
 )
 from betting.domain.money import Odds, payout_minor
 from betting.domain.serial import (
-    bet_from_list,
     bet_to_list,
-    outcome_from_list,
+    check_header,
     outcome_to_list,
-    race_from_dict,
     race_to_dict,
 )
 
@@ -263,33 +261,36 @@ class Book:
 
     @classmethod
     def restore(cls, data: bytes, outcomes: Iterable[Outcome] = ()) -> Book:
+        """A book from its snapshot; every field is checked first (`check_header`), so a
+        corrupt snapshot is `InvalidValue`, never a book that fails later."""
         try:
-            fields = orjson.loads(data)
-            if fields.get("schema") != SNAPSHOT_SCHEMA:
-                raise InvalidValue(f"snapshot schema {fields.get('schema')!r} is not supported")
-            book = cls(race_from_dict(fields["race"]))
-            book.state = RaceState(fields["state"])
-            book.version = fields["version"]
-            # The outcomes may be newer than a changelog header: publish once more to be sure.
-            book.dirty = fields["dirty"] or bool(outcomes)
-            book.placings = tuple(fields["placings"])
-            book.void_reason = fields["void_reason"]
-            book.in_play = fields["in_play"]
-            book.started_at_ms = fields["started_at_ms"]
-            book.seed = fields["seed"]
-            book.length_mm = fields["length_mm"]
-            book.pending = [(at, bet_from_list(row)) for at, row in fields["pending"]]
-            book.request_ids.extend(fields["request_ids"])
-            book.strengths = list(fields["strengths"])
-            book.active = list(fields["active"])
-            book.latest_ms = fields["latest_ms"]
-            book.superseded_at_ms = {v: at for v, at in fields["superseded"]}
-            book._superseded_order = deque(v for v, _ in fields["superseded"])
-            book.outcomes = {row[0]: outcome_from_list(row) for row in fields["outcomes"]}
-            book.outcomes.update((outcome.bet_id, outcome) for outcome in outcomes)
-            book._sum_accepted_stakes()
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
-            raise InvalidValue(f"snapshot does not decode: {error}") from error
+            loaded = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            raise InvalidValue(f"snapshot does not decode: {error}") from None
+        if not isinstance(loaded, dict) or loaded.get("schema") != SNAPSHOT_SCHEMA:
+            raise InvalidValue("snapshot: not an object of the supported schema")
+        fields = check_header(loaded)
+        book = cls(fields["race"])
+        book.state = fields["state"]
+        book.version = fields["version"]
+        # The outcomes may be newer than a changelog header: publish once more to be sure.
+        book.dirty = fields["dirty"] or bool(outcomes)
+        book.placings = tuple(fields["placings"])
+        book.void_reason = fields["void_reason"]
+        book.in_play = fields["in_play"]
+        book.started_at_ms = fields["started_at_ms"]
+        book.seed = fields["seed"]
+        book.length_mm = fields["length_mm"]
+        book.pending = list(fields["pending"])
+        book.request_ids.extend(fields["request_ids"])
+        book.strengths = list(fields["strengths"])
+        book.active = list(fields["active"])
+        book.latest_ms = fields["latest_ms"]
+        book.superseded_at_ms = {v: at for v, at in fields["superseded"]}
+        book._superseded_order = deque(v for v, _ in fields["superseded"])
+        book.outcomes = {outcome.bet_id: outcome for outcome in fields["outcomes"]}
+        book.outcomes.update((outcome.bet_id, outcome) for outcome in outcomes)
+        book._sum_accepted_stakes()
         book._reprice_all()
         return book
 
@@ -297,7 +298,9 @@ class Book:
         """The money on each runner is the sum of its accepted bets: one source of truth."""
         for outcome in self.outcomes.values():
             if outcome.accepted and outcome.odds is not None:
-                index = self.runner_index[outcome.runner_id]
+                index = self.runner_index.get(outcome.runner_id, -1)
+                if index < 0:
+                    raise InvalidValue(f"outcome {outcome.bet_id}: no runner in this race")
                 self.stakes_minor[index] += outcome.stake_minor
                 self.payouts_minor[index] += payout_minor(outcome.stake_minor, outcome.odds)
         self.pool_minor = sum(

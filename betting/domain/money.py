@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from functools import total_ordering
 
 from betting.domain.errors import InvalidValue
+from betting.domain.numbers import is_ascii_digits
 
 ODDS_SCALE = 100
+ODDS_WHOLE_DIGITS_MAX = 4  # the ladder ends at 1000
+ODDS_TEXT_MAX = ODDS_WHOLE_DIGITS_MAX + 3  # "1000.00"
 
 # (from, to, step) in hundredths: the Betfair-style ladder, 1.01 to 1000.
 _LADDER_BANDS: tuple[tuple[int, int, int], ...] = (
@@ -70,12 +73,23 @@ class Odds:
 
     @classmethod
     def parse(cls, text: str) -> Odds:
-        """Parse "2.5" or "2.50" exactly; floats are refused by type, not rounded."""
+        """Parse "2.5" or "2.50" exactly; floats are refused by type, not rounded.
+
+        Only ASCII digits count ("²" or "①" are not digits here), and the text is short: a
+        whole part of at most `ODDS_WHOLE_DIGITS_MAX` digits and at most two decimal places,
+        so no conversion ever sees a long string.
+        """
         if not isinstance(text, str):
             raise InvalidValue(f"odds must be a decimal string, got {type(text).__name__}")
-        whole, _, fraction = text.strip().partition(".")
-        if not whole.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 2:
-            raise InvalidValue(f"odds {text!r} are not a decimal with at most two places")
+        whole, point, fraction = text.partition(".")
+        if (
+            len(text) > ODDS_TEXT_MAX
+            or not is_ascii_digits(whole, ODDS_WHOLE_DIGITS_MAX)
+            or (point and not is_ascii_digits(fraction, 2))
+        ):
+            raise InvalidValue(
+                f"odds {text[:ODDS_TEXT_MAX]!r} are not a decimal with at most two places"
+            )
         return cls(int(whole) * ODDS_SCALE + int(fraction.ljust(2, "0") or "0"))
 
 

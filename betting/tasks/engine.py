@@ -22,14 +22,12 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import orjson
-
 from betting import codec, command_results
 from betting.command_results import CommandResult, RefusalReason
 from betting.config import Settings
 from betting.domain import race_model
 from betting.domain.book import Book
-from betting.domain.errors import DomainError, InvalidValue
+from betting.domain.errors import DomainError, InvalidValue, InvariantViolation
 from betting.domain.events import (
     CloseRace,
     CreateRace,
@@ -49,10 +47,11 @@ from betting.log.port import (
     Record,
     TopicPartition,
 )
+from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.engine")
 RETRY_MAX_S = 5.0
-POSITIONS_KEY = b"#positions"  # in the changelog; race ids cannot start with '#'
+POSITIONS_KEY = codec.POSITIONS_KEY
 
 
 def wall_clock_ms() -> int:
@@ -143,6 +142,8 @@ class Engine:
         # model sums every partition's for /admin/stats.
         self._decided: dict[int, Counter[str]] = {}
         self.stats = EngineStats()
+        self.restore_skipped = Skipped("engine restore")  # changelog records left out
+        self._unexpected = Skipped("engine, dead-lettered after an unexpected error")
 
     # -- the task -------------------------------------------------------------------------
 
@@ -332,7 +333,8 @@ class Engine:
         """Books from the changelog, and the input read on from where they were written."""
         for number in numbers:
             records = await self._log.read_to_end(self._topics.book_changelog, number)
-            self.books[number], positions = restore_partition(records)
+            inputs = {self._topics.bets, self._topics.races}
+            self.books[number], positions = restore_partition(records, self.restore_skipped, inputs)
             self._positions[number] = positions
             self._decided[number] = restore_decided(records)
             for topic, offset in positions.items():
@@ -355,10 +357,7 @@ class Engine:
             if record.offset < self._next_offsets.get(where, 0):
                 continue  # already processed: a copy fetched again
             self._next_offsets[where] = record.offset + 1
-            if record.topic == self._topics.bets:
-                self._handle_bet(record, batch)
-            else:
-                self._handle_command(record, batch)
+            self._handle(record, batch)
             batch.positions[(record.topic, record.partition)] = record.offset + 1
         self._run_races(batch)
         self._release_held_bets(batch)
@@ -378,12 +377,8 @@ class Engine:
         # the partition has (it has some, or it would hold no bets).
         counted = {number for number in batch.decided_partitions if self._positions.get(number)}
         for number in {number for _, number in batch.positions} | counted:
-            value = orjson.dumps(
-                {
-                    "v": codec.SCHEMA,
-                    "positions": self._positions.get(number, {}),
-                    "decided": self._decided.get(number, {}),
-                }
+            value = codec.encode_positions(
+                self._positions.get(number, {}), self._decided.get(number, {})
             )
             batch.outputs.append(
                 Outgoing(self._topics.book_changelog, POSITIONS_KEY, value, number)
@@ -450,20 +445,50 @@ class Engine:
                 if released:
                     batch.partition_of[race_id] = number  # the held list changed
 
-    def _handle_bet(self, record: Record, batch: _Batch) -> None:
+    def _handle(self, record: Record, batch: _Batch) -> None:
+        """Take one record; whatever is wrong with it stays with it.
+
+        A record that does not decode, or whose apply fails in a way the domain did not
+        foresee, becomes a dead letter (and, for a bet whose id and user could be read, an
+        INVALID outcome), and the engine moves on: one record must never stop the partition,
+        or, being still in the topic, stop every restart too. A broken invariant still stops
+        the process, since the money can no longer be trusted.
+        """
         try:
-            bet = codec.decode_bet(record.value)
+            if record.topic == self._topics.bets:
+                self._handle_bet(record, batch)
+            else:
+                self._handle_command(record, batch)
         except codec.CodecError as error:
             self._dead_letter(record, str(error), batch)
-            if error.bet_id and error.user_id:
+            if record.topic == self._topics.bets and error.bet_id and error.user_id:
                 self._emit_invalid(record, error, batch)
-            return
+        except InvariantViolation:
+            raise
+        except Exception as error:  # a bug met by one record: contained, and said once
+            message = f"{type(error).__name__}: {error}"
+            self._unexpected.skip(record.topic, message)
+            self._dead_letter(record, message, batch)
+
+    def _handle_bet(self, record: Record, batch: _Batch) -> None:
+        bet = codec.decode_bet(record.value)  # CodecError: handled by `_handle`
         book = self.books.setdefault(record.partition, {}).get(bet.race_id)
         if book is None:
             self._emit(record.partition, _no_race(bet), batch)
             return
         known = bet.bet_id in book.outcomes
-        outcome = book.submit(bet)
+        try:
+            outcome = book.submit(bet)
+        except InvariantViolation:
+            raise
+        except Exception as error:
+            # Deciding reads the book; only accepting writes it, and the money is the sum of
+            # the outcomes, so a book rebuilt from its header and outcomes is the book before.
+            self._rebuild(record.partition, book, book.snapshot(with_outcomes=False))
+            raise codec.CodecError(
+                f"bet: not applied ({type(error).__name__}: {error})",
+                bet.bet_id, bet.user_id, bet.race_id,
+            ) from error  # fmt: skip
         if outcome is None:
             # In play: held for the bet delay. The held list is in the header, which must be
             # logged in this transaction, with the offset that consumed the bet.
@@ -517,7 +542,7 @@ class Engine:
                 reason, detail = RefusalReason.UNKNOWN_RACE, f"no race {race_id!r}"
                 return command_results.refused(request_id, race_id, name, reason, detail, at_ms)
             else:
-                book.command(command, request_id)
+                self._command_book(books, book, command, request_id)
         except DomainError as error:
             reason = command_results.reason_of(error)
             return command_results.refused(request_id, race_id, name, reason, str(error), at_ms)
@@ -534,6 +559,32 @@ class Engine:
         key = result.race_id.encode() if result.race_id else record.key or b""
         value = command_results.encode(result)
         batch.outputs.append(Outgoing(self._topics.command_results, key, value, record.partition))
+
+    def _command_book(
+        self, books: dict[str, Book], book: Book, command: RaceCommand, request_id: str
+    ) -> None:
+        """Apply a command to its book. A refused command raises before the book changes;
+        anything else might not, so the header before it (cheap: commands are rare) is what
+        the book goes back to."""
+        before = book.snapshot(with_outcomes=False)
+        try:
+            book.command(command, request_id)
+        except (DomainError, InvariantViolation):
+            raise
+        except Exception:
+            self._rebuild_in(books, book, before)
+            raise
+
+    def _rebuild(self, partition: int, book: Book, header: bytes) -> None:
+        self._rebuild_in(self.books.setdefault(partition, {}), book, header)
+
+    def _rebuild_in(self, books: dict[str, Book], book: Book, header: bytes) -> None:
+        race_id = book.race.race_id
+        try:
+            books[race_id] = Book.restore(header, book.outcomes.values())
+        except DomainError as error:  # its own snapshot must restore: else stop, loudly
+            raise InvariantViolation(f"race {race_id}: cannot rebuild its book: {error}") from error
+        self._races.pop(race_id, None)  # the in-play model restarts from the book
 
     def _emit(
         self,
@@ -565,7 +616,7 @@ class Engine:
     def _emit_invalid(self, record: Record, error: codec.CodecError, batch: _Batch) -> None:
         outcome = Outcome(
             error.bet_id, error.user_id, error.race_id, "", 0, False, None,
-            RejectReason.INVALID, str(error), 0, self._clock_ms(),
+            RejectReason.INVALID, str(error)[: codec.ERROR_MAX], 0, self._clock_ms(),
         )  # fmt: skip
         self._emit(record.partition, outcome, batch)
 
@@ -573,7 +624,7 @@ class Engine:
         value = codec.encode_dead_letter(
             record.topic, record.partition, record.offset, record.key, record.value, error
         )
-        key = record.key or b""
+        key = (record.key or b"")[: codec.DEAD_LETTER_KEY_MAX]  # the letter must fit too
         batch.outputs.append(Outgoing(self._topics.dead_letters, key, value, record.partition))
         self.stats.dead_letters += 1
 
@@ -642,20 +693,15 @@ def in_time_order(records: list[Record], first_on_ties: str) -> list[Record]:
 
 
 def restore_decided(records: list[Record]) -> Counter[str]:
-    """The partition's bets decided so far, by outcome, from its last positions record."""
+    """The partition's bets decided so far, by outcome, from its last good positions record."""
     decided: Counter[str] = Counter()
     for record in records:
         if record.key != POSITIONS_KEY:
             continue
         try:
-            value = orjson.loads(record.value)
-        except orjson.JSONDecodeError:
+            decided = Counter(codec.decode_positions(record.value).decided)
+        except codec.CodecError:
             continue  # not the engine's: the counts stay as the last good record had them
-        counts = value.get("decided") if isinstance(value, dict) else None
-        if isinstance(counts, dict):
-            decided = Counter(
-                {name: n for name, n in counts.items() if type(n) is int and 0 <= n < 2**63}
-            )
     return decided
 
 
@@ -663,30 +709,67 @@ def restore_books(records: list[Record]) -> dict[str, Book]:
     return restore_partition(records)[0]
 
 
-def restore_partition(records: list[Record]) -> tuple[dict[str, Book], dict[str, int]]:
+def restore_partition(
+    records: list[Record], skipped: Skipped | None = None, inputs: set[str] | None = None
+) -> tuple[dict[str, Book], dict[str, int]]:
     """Rebuild a partition's books from its changelog (latest header plus every outcome),
-    and the input offsets that state was written at."""
-    headers: dict[str, bytes] = {}
+    and the input offsets that state was written at.
+
+    Every record is decoded strictly; one that does not decode is skipped (and counted) as
+    if it had never been written, so the race keeps its latest good header and the partition
+    its latest good positions (which name only `inputs`, when given: the engine seeks
+    them). Nothing in the changelog can stop a restore.
+    """
+    skipped = skipped or Skipped("engine restore")
+    headers: dict[str, list[Record]] = {}  # since the race's last tombstone, oldest first
     outcomes: dict[str, list[Outcome]] = {}
     positions: dict[str, int] = {}
     for record in records:
-        if record.key == POSITIONS_KEY:
-            positions = dict(orjson.loads(record.value)["positions"])
-            continue
-        key = (record.key or b"").decode()
-        race_id, slash, _bet_id = key.partition("/")
-        if not slash:
-            if record.value:
-                headers[race_id] = record.value
-            else:
+        try:
+            if record.key == POSITIONS_KEY:
+                decoded = codec.decode_positions(record.value).offsets
+                if inputs is not None and not decoded.keys() <= inputs:
+                    raise codec.CodecError("positions: of a topic the engine does not read")
+                positions = decoded
+                continue
+            race_id, bet_id = codec.decode_changelog_key(record.key)
+            if bet_id is None and not record.value:
                 headers.pop(race_id, None)  # tombstone: the race is gone
-        elif record.value:
-            outcomes.setdefault(race_id, []).append(codec.decode_outcome(record.value))
-    books = {
-        race_id: Book.restore(header, outcomes.get(race_id, ()))
-        for race_id, header in headers.items()
-    }
+            elif bet_id is None:
+                headers.setdefault(race_id, []).append(record)
+            elif record.value:
+                outcome = codec.decode_outcome(record.value)
+                if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
+                    raise codec.CodecError("outcome: its key names another bet")
+                outcomes.setdefault(race_id, []).append(outcome)
+        except codec.CodecError as error:
+            skipped.skip(record.topic, error)
+    books = {}
+    for race_id, candidates in headers.items():
+        book = _restore_book(race_id, candidates, outcomes.get(race_id, []), skipped)
+        if book is not None:
+            books[race_id] = book
     return books, positions
+
+
+def _restore_book(
+    race_id: str, candidates: list[Record], outcomes: list[Outcome], skipped: Skipped
+) -> Book | None:
+    """The book from the newest header that restores; a bad one is skipped like any record.
+    Outcomes on runners the race does not have cannot be money on it, and are skipped."""
+    for record in reversed(candidates):
+        try:
+            race = codec.decode_header(record.value)["race"]
+            if race["race_id"] != race_id:
+                raise codec.CodecError("header: its key names another race")
+            runners = {runner["runner_id"] for runner in race["runners"]}
+            kept = [o for o in outcomes if not o.accepted or o.runner_id in runners]
+            for _ in range(len(outcomes) - len(kept)):
+                skipped.skip(record.topic, "outcome: no such runner in its race")
+            return Book.restore(record.value, kept)
+        except (codec.CodecError, DomainError) as error:
+            skipped.skip(record.topic, error)
+    return None
 
 
 def _no_race(bet: Bet) -> Outcome:

@@ -20,19 +20,19 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import orjson
-
+from betting import codec
 from betting.edge.port import EdgePort, OutboundMessage
 from betting.log.port import EventLog, LogUnavailable, Record, TopicPartition
+from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.forward")
 RETRY_MAX_S = 5.0
 COMMIT_INTERVAL_S = 1.0
 T = TypeVar("T")
 
-# Where a decoded record goes: (channel, message name, data) for each message it makes; an
-# empty list skips it.
-Route = Callable[[dict[str, Any]], list[tuple[str, str, dict[str, Any]]]]
+# Where a record goes: (channel, message name, data) for each message it makes; an empty list
+# skips it. A route decodes the record itself, raising `CodecError` for a malformed one.
+Route = Callable[[bytes], list[tuple[str, str, dict[str, Any]]]]
 
 
 @dataclass
@@ -62,6 +62,7 @@ class Forwarder:
         self._batch_max = batch_max
         self._max_delay_ms = max_delay_ms
         self.stats = ForwardStats()
+        self.skipped = Skipped(name)
 
     async def run(self) -> None:
         consumer = self._log.group_consumer(
@@ -96,9 +97,9 @@ class Forwarder:
 
     def _messages(self, record: Record) -> list[tuple[str, OutboundMessage]]:
         try:
-            value = orjson.loads(record.value)
-            targets = self._route(value) if isinstance(value, dict) else []
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            targets = self._route(record.value)
+        except codec.CodecError as error:  # skipped and counted: the forwarder moves on
+            self.skipped.skip(record.topic, error)
             targets = []
         if not targets:
             self.stats.skipped += 1

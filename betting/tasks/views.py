@@ -15,8 +15,6 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from betting import codec, command_results
 from betting.command_results import CommandStatus
 from betting.config import Settings
@@ -24,6 +22,7 @@ from betting.domain.ids import is_valid_id
 from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
 from betting.log.port import EventLog, LogUnavailable, Record
+from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.views")
 RATE_WINDOW_MS = 10_000
@@ -31,7 +30,6 @@ VIEWS_DELAY_MS = 100  # the read model may trail the log by this much; it saves 
 # Records applied between two yields to the loop: a few hundred at ~30 us each held up the
 # engine's transaction steps for 5-10 ms.
 VIEWS_CHUNK = 100
-POSITIONS_KEY = b"#positions"  # the engine's record of its input positions and counts
 
 
 @dataclass
@@ -111,6 +109,8 @@ class Views:
         self.commands: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._commands_max = settings.admin.command_results_max
         self.ready = asyncio.Event()
+        self.skipped = Skipped("views")
+        self._headers = codec.HeaderDecoder()
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
@@ -148,45 +148,55 @@ class Views:
             await consumer.stop()
 
     def _apply(self, record: Record) -> None:
+        """Take one record, decoded strictly; one that does not decode is skipped and counted
+        (the engine wrote these topics: a bad record is damage, not a client's mistake)."""
         try:
-            value = orjson.loads(record.value) if record.value else None
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(value, dict):
-            return
+            self._take(record)
+        except codec.CodecError as error:
+            self.skipped.skip(record.topic, error)
+
+    def _take(self, record: Record) -> None:
         topic = record.topic
-        if topic == self._topics.book_changelog and record.key == POSITIONS_KEY:
-            self._positions(record.partition, value)
+        if topic == self._topics.book_changelog and record.key == codec.POSITIONS_KEY:
+            self._positions(record.partition, codec.decode_positions(record.value))
         elif topic == self._topics.book_changelog:
-            self._changelog((record.key or b"").decode(), value)
+            self._changelog(record)
         elif topic == self._topics.command_results:
             self._command_result(record.value)
         elif topic == self._topics.races and self.ready.is_set():
             # Only once caught up: replaying history, the races topic may be read after the
             # results, and would mark long-answered commands pending again.
-            self._command_sent(value)
+            self._command_sent(record.value)
         elif topic == self._topics.odds:
-            race = self.races.get(str(value.get("race_id")))
+            odds = codec.decode_odds(record.value)
+            race = self.races.get(odds.race_id)
             if race is not None:
-                race.prices = {runner: odds for runner, odds in value.get("prices", [])}
+                race.prices = {p.runner_id: str(p.odds) if p.odds else None for p in odds.prices}
         elif topic == self._topics.settlements:
-            self._settlement(value)
+            self._settlement(codec.settlement_to_dict(codec.decode_settlement(record.value)))
         elif topic == self._topics.users:
-            self.notifications[(record.key or b"").decode()] = bool(value.get("notifications"))
+            user_id = codec.decode_key_id(record.key, "users key")
+            self.notifications[user_id] = codec.decode_preference(record.value)
 
-    def _changelog(self, key: str, value: dict[str, Any]) -> None:
-        if key.startswith("#"):
-            return  # the engine's own bookkeeping (its input positions), not a race
-        race_id, slash, _ = key.partition("/")
-        if not slash:
+    def _changelog(self, record: Record) -> None:
+        race_id, bet_id = codec.decode_changelog_key(record.key)
+        if not record.value:
+            return  # a tombstone
+        if bet_id is None:
+            value = self._headers.decode(record.value)
+            if value["race"]["race_id"] != race_id:
+                raise codec.CodecError("header: its key names another race")
             self.races.setdefault(race_id, RaceView(race_id, value)).header = value
             for _due_ms, bet in value.get("pending", []):
                 self._pending(bet)
             return
+        outcome = codec.decode_outcome(record.value)
+        if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
+            raise codec.CodecError("outcome: its key names another bet")
         race = self.races.get(race_id)
-        known = self.bets.get(str(value.get("bet_id")))
+        known = self.bets.get(bet_id)
         if race is not None and (known is None or known["status"] == "pending"):
-            self._outcome(race, value)
+            self._outcome(race, codec.outcome_to_dict(outcome))
 
     def _pending(self, bet: list[Any]) -> None:
         bet_id, user_id, race_id, runner_id, stake, *_ = bet
@@ -243,24 +253,25 @@ class Views:
         else:
             self.commands[request_id] = before
 
-    def _command_sent(self, value: dict[str, Any]) -> None:
+    def _command_sent(self, value: bytes) -> None:
         """A command in the races topic (perhaps from another instance) is pending until
         answered; its result may have been read first, from the other topic."""
-        request_id, race_id, command = command_results.identity_of(value)
-        if request_id and request_id not in self.commands:
-            at_ms = value.get("at_ms")
-            self._keep_command(command_results.CommandResult(
-                request_id, race_id, command, CommandStatus.PENDING, None, "",
-                at_ms if type(at_ms) is int else 0,
-            ).as_dict())  # fmt: skip
+        request_id, race_id, command = command_results.identity(value)
+        if not request_id or request_id in self.commands:
+            return
+        try:
+            at_ms = codec.decode_command(value)[0].at_ms
+        except codec.CodecError:
+            at_ms = 0  # the engine refuses it as INVALID: the result tells the operator why
+        self._keep_command(command_results.CommandResult(
+            request_id, race_id, command, CommandStatus.PENDING, None, "", at_ms
+        ).as_dict())  # fmt: skip
 
     def _command_result(self, value: bytes) -> None:
-        try:
-            result = command_results.decode(value)
-        except codec.CodecError:
-            return  # not the engine's: nothing an operator can be told
-        if is_valid_id(result.request_id):
-            self._keep_command(result.as_dict())
+        result = command_results.decode(value)  # a CodecError is skipped and counted
+        if not is_valid_id(result.request_id):
+            raise codec.CodecError("command result: request_id is not an id")
+        self._keep_command(result.as_dict())
 
     def _keep_command(self, result: dict[str, Any]) -> None:
         self.commands[str(result["request_id"])] = result
@@ -270,11 +281,8 @@ class Views:
 
     # -- counts ---------------------------------------------------------------------------
 
-    def _positions(self, partition: int, value: dict[str, Any]) -> None:
-        decided = value.get("decided")
-        if not isinstance(decided, dict):
-            return
-        counts = Counter({name: n for name, n in decided.items() if type(n) is int and n >= 0})
+    def _positions(self, partition: int, positions: codec.Positions) -> None:
+        counts = Counter(positions.decided)
         before = sum(self._decided.get(partition, Counter()).values())
         self._decided[partition] = counts
         if self.ready.is_set():  # history read at start-up is not this moment's rate
