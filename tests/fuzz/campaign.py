@@ -42,6 +42,7 @@ class Campaign:
     crashes: dict[str, Crash] = field(default_factory=dict)
     restarts: int = 0
     rss_start: int = 0
+    rss_growth: int = 0
 
     def begin(self, check_bettor: Callable[[Serve, str], str | None]) -> None:
         self._check_bettor = check_bettor
@@ -101,7 +102,7 @@ class Campaign:
             problem = self._check_bettor(serve, "after")
             if problem is not None:
                 self.crash("normal bettor not served", problem, "(after campaign)", 10**9)
-            growth = serve.rss_bytes() - self.rss_start
+            growth = self.rss_growth = serve.rss_bytes() - self.rss_start
             if growth > RSS_GROWTH_MAX_BYTES:
                 self.crash("rss growth", f"RSS grew {growth >> 20} MB", "(whole campaign)", 10**9)
             for line in serve.new_log_failures():
@@ -115,7 +116,11 @@ class Campaign:
         )
 
     def report(self) -> str:
-        lines = [self.summary_line(), f"  seed={self.seed} (FUZZ_SEED overrides)"]
+        lines = [
+            self.summary_line(),
+            f"  seed={self.seed} (FUZZ_SEED overrides); serve restarts={self.restarts}; "
+            f"RSS growth {self.rss_growth / 2**20:.1f} MB",
+        ]
         for kind, crash in sorted(self.crashes.items()):
             lines.append(f"  crash class {kind!r} x{crash.count}: {crash.symptom}")
             lines.append(f"    smallest input: {crash.reproducer[:REPRO_CHARS]}")

@@ -218,11 +218,13 @@ def run(serve: Serve, seed: int) -> Campaign:
         bettor.serial += 1
         serial = bettor.serial
         shard = bets_channel(bets_shard(bettor.user_id, BET_SHARDS))
+        if rng.random() < 0.05:  # another shard, or one that does not exist
+            shard = rng.choice([bets_channel(n) for n in (0, 3, 4, 9, -1)] + ["inbound:bets:01"])
         publish = {"action": 15, "channel": shard, "msgSerial": serial,
                    "messages": [as_message(rng, bet, wire) for bet in bets]}  # fmt: skip
         bet_ids = [b["bet_id"] for b in bets if isinstance(b.get("bet_id"), str)]
         payload = encode(publish, wire)
-        reproducer = short(bets if len(bets) > 1 else bets[0])
+        reproducer = f"on {shard}: {short(bets if len(bets) > 1 else bets[0])}"
         try:
             realtime = bettor.socket(wire)
             channel = user_channel(bettor.user_id)
