@@ -63,7 +63,7 @@ def mutate(rng: random.Random, value: Any, schema: Schema, document: Schema) -> 
     schema = resolve(schema, document)
     kind = types_of(schema)[0]
     if isinstance(value, dict) and value and rng.random() < 0.6:
-        name = rng.choice(sorted(value))
+        name = rng.choice(sorted(value, key=repr))  # keys may be of mixed types
         sub = schema.get("properties", {}).get(name, {})
         changed = dict(value)
         roll = rng.random()

@@ -21,6 +21,7 @@ from tests.fuzz.wire import http_exchange, http_request
 
 INPUTS = 1_600
 FRESH_RACE_EVERY = 150
+HUGE_BODY_EVERY = 400
 ACTION_FIELDS = {"result": ("placings",), "void": ("reason",), "start": ("seed",)}
 RUNNERS = [f"car-{n}" for n in range(7)]
 PUBLIC_OPENAPI: Schema = {
@@ -51,10 +52,12 @@ def operations(document: Schema) -> list[tuple[str, str, Schema | None]]:  # (me
     return found
 
 
-def path_value(rng: random.Random, name: str, ids: list[str]) -> str:
+def path_value(rng: random.Random, name: str, ids: list[str], races: list[str]) -> str:
     roll = rng.random()
     if name == "action" and roll < 0.8:
         return rng.choice(["open", "suspend", "resume", "start", "close", "result", "void"])
+    if name == "race_id" and roll < 0.6:
+        return rng.choice(races[-4:])  # the newest open and closed races
     if roll < 0.6:
         return rng.choice(ids)
     if roll < 0.8:
@@ -81,9 +84,14 @@ class Target:
         self.fresh_race()
 
     def fresh_race(self) -> None:
-        race_id = f"api-race-{len(self.races)}"
-        open_race(self.serve, race_id)
-        self.races.append(race_id)
+        """One open race, and one closed (only a closed race takes a result)."""
+        for closed in (False, True):
+            race_id = f"api-race-{len(self.races)}"
+            open_race(self.serve, race_id)
+            if closed:
+                status, answer = admin_call(self.serve, "POST", f"/admin/races/{race_id}/close")
+                assert status == 202, answer
+            self.races.append(race_id)
 
     @property
     def ids(self) -> list[str]:
@@ -101,7 +109,7 @@ def one_request(
     params: dict[str, str] = {}
     while "{" in path:
         name = path[path.index("{") + 1 : path.index("}")]
-        params[name] = path_value(rng, name, target.ids)
+        params[name] = path_value(rng, name, target.ids, target.races)
         path = path.replace("{" + name + "}", params[name], 1)
     body_value: Any = None
     body = b""
@@ -120,11 +128,25 @@ def one_request(
     content_length = None
     if rng.random() < 0.06:
         content_length = rng.choice([*DIGIT_LOOKALIKES, long_digits(rng), "-1", "1e3", "x"])
-    elif schema is not None and rng.random() < 0.01:  # 32 MB declared, 5 KB sent
-        content_length, body = str(32 << 20), b'{"user_id": "' + b"x" * 5_000
     raw = http_request(method, path, headers, body, content_length=content_length)
     facts = {"method": method, "template": template, "schema": schema, "body": body_value,
              "params": params, "credential": credential, "raw_body": body}  # fmt: skip
+    return raw, facts
+
+
+def huge_declared_body(rng: random.Random, ops: list[Operation]) -> tuple[bytes, dict[str, Any]]:
+    """32 MB declared and 5 KB sent, to /auth/token or a route with a body: the answer (a
+    413) must come without the rest, which never arrives."""
+    method, template, schema = rng.choice([op for op in ops if op[2] is not None])
+    if rng.random() < 0.5:
+        method, template, schema = "POST", "/auth/token", None
+    path = template.replace("{race_id}", "api-race-0").replace("{action}", "void")
+    path = path.replace("{user_id}", "alice")
+    body = b'{"user_id": "' + b"x" * 5_000
+    headers = [("Content-Type", "application/json"), ("Authorization", f"Bearer {ADMIN_TOKEN}")]
+    raw = http_request(method, path, headers, body, content_length=str(32 << 20))
+    facts = {"method": method, "template": template, "schema": schema, "body": None,
+             "params": {}, "credential": None, "raw_body": body}  # fmt: skip
     return raw, facts
 
 
@@ -157,7 +179,8 @@ def violation(
     refused = template.endswith("/notifications") and status == 422 and is_valid_id(user_id)
     if refused and isinstance(body, dict) and isinstance(body.get("enabled"), bool):
         return "public: notifications refuse an id that /auth/token accepts"
-    if template.startswith("/api/users/") and status == 200 and facts["credential"] is None:
+    without_credential = facts["credential"] is None
+    if template.startswith("/api/users/") and status == 200 and without_credential:
         return "public: a user's bets or notifications served without a credential"
     return None
 
@@ -175,6 +198,8 @@ def run(serve: Serve, seed: int) -> Campaign:
         if n and n % FRESH_RACE_EVERY == 0:
             target.fresh_race()
         raw, facts = one_request(rng, target, document, ops)
+        if n % HUGE_BODY_EVERY == HUGE_BODY_EVERY - 1:
+            raw, facts = huge_declared_body(rng, ops)
         answer = http_exchange(serve.http_port, raw)
         reproducer = short(raw, 400)
         campaign.count(400 <= answer.status < 500)
