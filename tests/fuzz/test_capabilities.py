@@ -5,11 +5,6 @@ rules (`*`, exact names, `namespace:*`), and every refusal must carry 40160."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import secrets
-import time
 import urllib.request
 import uuid
 from typing import Any
@@ -20,7 +15,7 @@ import orjson
 from tests.fuzz.bettor import check_bettor
 from tests.fuzz.campaign import Campaign, campaign_seed
 from tests.fuzz.hostile import JSON, MSGPACK, encode
-from tests.fuzz.serve_under_test import EDGE_KEY, Serve
+from tests.fuzz.serve_under_test import Serve
 from tests.fuzz.wire import (
     ATTACHED,
     ERROR,
@@ -30,6 +25,7 @@ from tests.fuzz.wire import (
     acked,
     http_exchange,
     http_request,
+    signed_token_request,
 )
 
 CLIENT = "cap-user"
@@ -86,21 +82,8 @@ def allowed(capability: dict[str, list[str]], channel: str, operation: str) -> b
     return "*" in operations or operation in operations
 
 
-def signed(capability: dict[str, list[str]]) -> dict[str, object]:
-    """An Ably TokenRequest signed with the edge's development key, with a fresh nonce."""
-    key_name, _, secret = EDGE_KEY.partition(":")
-    fields: dict[str, object] = {
-        "keyName": key_name, "ttl": 600_000, "capability": orjson.dumps(capability).decode(),
-        "clientId": CLIENT, "timestamp": int(time.time() * 1000), "nonce": secrets.token_hex(16),
-    }  # fmt: skip
-    text = "".join(f"{fields[name]}\n" for name in
-                   ("keyName", "ttl", "capability", "clientId", "timestamp", "nonce"))  # fmt: skip
-    digest = hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()
-    return {**fields, "mac": base64.b64encode(digest).decode()}
-
-
 def token_for(serve: Serve, capability: dict[str, list[str]]) -> str:
-    request = signed(capability)
+    request = signed_token_request(capability, CLIENT)
     url = f"http://127.0.0.1:{serve.edge_port}/keys/local.root/requestToken"
     http = urllib.request.Request(url, orjson.dumps(request), {"Content-Type": "application/json"})
     with urllib.request.urlopen(http, timeout=10) as response:

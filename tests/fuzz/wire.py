@@ -4,6 +4,9 @@ and one HTTP/1.1 request per TCP connection, written byte for byte."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import secrets
 import socket
 import time
 import urllib.request
@@ -17,6 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import ClientConnection, connect
 
 from tests.fuzz.hostile import JSON, encode
+from tests.fuzz.serve_under_test import EDGE_KEY
 
 HEARTBEAT, ACK, NACK, CONNECTED, DISCONNECTED, ERROR = 0, 1, 2, 4, 6, 9
 ATTACHED, DETACHED, MESSAGE = 11, 13, 15
@@ -234,3 +238,30 @@ def _post_json(url: str, body: Any) -> Any:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return orjson.loads(response.read())
+
+
+def signed_token_request(
+    capability: dict[str, list[str]], client_id: str, timestamp_ms: int | None = None
+) -> dict[str, Any]:
+    """An Ably TokenRequest signed with the edge's development key, with a fresh nonce."""
+    key_name, _, secret = EDGE_KEY.partition(":")
+    fields: dict[str, Any] = {
+        "keyName": key_name,
+        "ttl": 600_000,
+        "capability": orjson.dumps(capability).decode(),
+        "clientId": client_id,
+        "timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
+        "nonce": secrets.token_hex(16),
+    }
+    order = ("keyName", "ttl", "capability", "clientId", "timestamp", "nonce")
+    text = "".join(f"{fields[name]}\n" for name in order)
+    digest = hmac.new(secret.encode(), text.encode(), hashlib.sha256).digest()
+    return {**fields, "mac": base64.b64encode(digest).decode()}
+
+
+def exchange_token_request(edge_port: int, token_request: dict[str, Any]) -> HttpAnswer:
+    path = f"/keys/{quote(str(token_request.get('keyName')), safe='')}/requestToken"
+    headers = [("Content-Type", "application/json")]
+    return http_exchange(
+        edge_port, http_request("POST", path, headers, orjson.dumps(token_request))
+    )
