@@ -5,7 +5,10 @@ connection with an ERROR or a close frame; nothing may reach serve's log as an e
 
 from __future__ import annotations
 
+import base64
 import random
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -14,9 +17,20 @@ from tests.fuzz.campaign import Campaign, campaign_seed
 from tests.fuzz.hostile import JSON, MSGPACK, deep_frame, encode, hostile_value, mutate_bytes, short
 from tests.fuzz.protocol_messages import protocol_message
 from tests.fuzz.serve_under_test import EDGE_KEY, Serve
-from tests.fuzz.wire import ATTACHED, Realtime, acked, try_open
+from tests.fuzz.wire import (
+    ATTACHED,
+    MESSAGE,
+    Answer,
+    Realtime,
+    acked,
+    http_exchange,
+    http_request,
+    try_open,
+)
 
 INPUTS = {JSON: 2_600, MSGPACK: 2_600}
+BYSTANDER_EVERY = 200
+BYSTANDER_CHANNEL = "bystander:feed"
 FRAME_MAX = 262_144  # the edge's maxFrameSize
 
 
@@ -46,9 +60,54 @@ def fuzz_frame(
     return payload, payload
 
 
+class Bystander:
+    """Another client on its own connection: it must not notice the fuzzing. Every so often
+    a message is published to its channel over REST, and it must arrive."""
+
+    def __init__(self, serve: Serve, wire: str) -> None:
+        self.serve = serve
+        self.realtime = Realtime(serve.edge_port, wire, key=EDGE_KEY, client_id="bystander")
+        self.ticks = 0
+        self.attach()
+
+    def attach(self) -> None:
+        if try_open(self.realtime) is not None:
+            attach = encode({"action": 10, "channel": BYSTANDER_CHANNEL}, self.realtime.wire)
+            self.realtime.exchange(attach, lambda a: bool(a.of(ATTACHED)))
+
+    def still_served(self) -> str | None:
+        self.ticks += 1
+        tick = f"tick-{self.ticks}"
+        if not self.realtime.is_open:
+            self.attach()
+            return "its connection was closed"
+        headers = [("Authorization", "Basic " + base64.b64encode(EDGE_KEY.encode()).decode()),
+                   ("Content-Type", "application/json")]  # fmt: skip
+        path = f"/channels/{quote(BYSTANDER_CHANNEL, safe='')}/messages"
+        body = encode({"name": "tick", "data": tick}, JSON)
+        http_exchange(self.serve.edge_port, http_request("POST", path, headers, body))
+        answer = self.realtime.exchange(encode({"action": 0}, self.realtime.wire), heard(tick))
+        return None if heard(tick)(answer) else f"{tick} did not arrive"
+
+    def close(self) -> None:
+        self.realtime.close()
+
+
+def heard(tick: str) -> Any:
+    def done(answer: Answer) -> bool:
+        return any(
+            message.get("data") == tick
+            for frame in answer.of(MESSAGE)
+            for message in frame.get("messages") or []
+        )
+
+    return done
+
+
 def run(serve: Serve, wire: str, seed: int) -> Campaign:
     campaign = Campaign(f"websocket-{wire}", seed, serve)
     campaign.begin(check_bettor)
+    bystander = Bystander(serve, wire)
     rng = random.Random(seed)
     realtime: Realtime | None = None
     seen_serials: dict[str, str] = {}
@@ -81,6 +140,13 @@ def run(serve: Serve, wire: str, seed: int) -> Campaign:
             campaign.crash(problem[0], problem[1], reproducer, len(payload))
         if not campaign.after_input(reproducer, len(payload)):
             break
+        if campaign.inputs % BYSTANDER_EVERY == 0:
+            problem_seen = bystander.still_served()
+            if problem_seen is not None:
+                campaign.crash("websocket: another connection noticed", problem_seen, reproducer)
+            if serve.alive() and not bystander.realtime.is_open:
+                bystander = Bystander(serve, wire)
+    bystander.close()
     if realtime is not None:
         realtime.close()
     campaign.finish()
