@@ -21,6 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 SUMMARY = REPO / "artifacts" / "fuzz-summary.txt"
 RSS_GROWTH_MAX_BYTES = 50 * 1024 * 1024
 RESTARTS_MAX = 3  # a campaign that keeps killing serve stops after this many restarts
+# Unanswered inputs cost a timeout each: after this many the campaign stops (it has failed
+# anyway), so that a server that stalls cannot stretch the suite without bound.
+STALLS_MAX = 20
+STALL_WORDS = ("no answer", "never", "timed out")
 REPRO_CHARS = 300
 
 
@@ -43,6 +47,7 @@ class Campaign:
     restarts: int = 0
     rss_start: int = 0
     rss_growth: int = 0
+    stalls: int = 0
 
     def begin(self, check_bettor: Callable[[Serve, str], str | None]) -> None:
         self._check_bettor = check_bettor
@@ -59,6 +64,8 @@ class Campaign:
         """One more crash of class `kind`; keep the smallest reproducer seen for it (by
         `size`, the input's length on the wire, when given)."""
         size = len(reproducer) if size is None else size
+        if any(word in f"{kind} {symptom}" for word in STALL_WORDS):
+            self.stalls += 1
         known = self.crashes.get(kind)
         if known is None:
             self.crashes[kind] = Crash(symptom[:REPRO_CHARS], reproducer, size)
@@ -73,6 +80,8 @@ class Campaign:
         input. False when serve died (restarted if restarts are left): stop or go on."""
         for line in self.serve.new_log_failures():
             self.crash(log_class(line), log_symptom(line), reproducer, size)
+        if self.stalls >= STALLS_MAX:
+            return False
         if self.serve.alive():
             return True
         code = self.serve.process.returncode  # type: ignore[union-attr]
@@ -119,7 +128,8 @@ class Campaign:
         lines = [
             self.summary_line(),
             f"  seed={self.seed} (FUZZ_SEED overrides); serve restarts={self.restarts}; "
-            f"RSS growth {self.rss_growth / 2**20:.1f} MB",
+            f"RSS growth {self.rss_growth / 2**20:.1f} MB; unanswered inputs={self.stalls}"
+            + (" (stopped early)" if self.stalls >= STALLS_MAX else ""),
         ]
         for kind, crash in sorted(self.crashes.items()):
             lines.append(f"  crash class {kind!r} x{crash.count}: {crash.symptom}")

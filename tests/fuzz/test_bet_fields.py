@@ -37,7 +37,7 @@ from tests.fuzz.wire import (
 )
 
 INPUTS = 1_600
-OUTCOME_TIMEOUT_S = 5.0
+OUTCOME_TIMEOUT_S = 3.0
 RACE = "fuzz-race"
 FIELDS = ["bet_id", "race_id", "runner_id", "stake_minor", "odds", "odds_version",
           "client_sent_at_ms"]  # fmt: skip
