@@ -6,7 +6,7 @@ import base64
 import random
 from typing import Any
 
-from tests.fuzz.hostile import MSGPACK, hostile_text, hostile_value
+from tests.fuzz.hostile import DIGIT_LOOKALIKES, MSGPACK, hostile_text, hostile_value, long_digits
 
 ACTIONS = list(range(18))
 # ATTACH, MESSAGE and DETACH carry most of the fields, so they get most of the inputs.
@@ -97,7 +97,8 @@ def params(rng: random.Random, wire: str) -> Any:
     result: dict[Any, Any] = {}
     if rng.random() < 0.3:  # rewindLimit only counts with a rewind by time
         result["rewind"] = rng.choice(["10s", "2m", "1s"])
-        result["rewindLimit"] = rng.choice([hostile_text(rng), "5", "101"])
+        limits = [rng.choice(DIGIT_LOOKALIKES), long_digits(rng), hostile_text(rng), "5", "101"]
+        result["rewindLimit"] = rng.choice(limits)
     for _ in range(rng.randrange(0, 3)):
         name = rng.choice(PARAM_NAMES)
         roll = rng.random()
@@ -114,7 +115,8 @@ def channel_serial(rng: random.Random, serial: str) -> Any:
     """A re-attach's channelSerial: the channel's own epoch with a malformed suffix, or junk."""
     if serial and rng.random() < 0.7:
         stem, _, _suffix = serial.rpartition(":")
-        return f"{stem}:{rng.choice(['', '-1', '99999999', '1', hostile_text(rng)[:5_000]])}"
+        suffixes = ["", "-1", "99999999", "1", rng.choice(DIGIT_LOOKALIKES), long_digits(rng)]
+        return f"{stem}:{rng.choice([*suffixes, hostile_text(rng)[:5_000]])}"
     return rng.choice([hostile_text(rng)[:6_000], "", 5, None])
 
 

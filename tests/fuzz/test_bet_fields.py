@@ -28,6 +28,7 @@ from tests.fuzz.serve_under_test import BET_SHARDS, Serve, open_race
 from tests.fuzz.wire import (
     ACK,
     ATTACHED,
+    ERROR,
     MESSAGE,
     NACK,
     Answer,
@@ -196,7 +197,7 @@ def judge(campaign: Campaign, bettor: Bettor, answer: Answer, serial: int,
             campaign.crash("bet: ACKed but never answered", f"no outcome in "
                            f"{OUTCOME_TIMEOUT_S}s", reproducer, size)  # fmt: skip
     elif not nacked:
-        if answer.closed and not answer.close_frame and not answer.of(9):
+        if answer.closed and not answer.close_frame and not answer.of(ERROR):
             campaign.crash("bet: socket dropped", "no ACK, NACK or close", reproducer, size)
         elif answer.timed_out:
             campaign.crash("bet: publish never ACKed or NACKed", "timeout", reproducer, size)
