@@ -116,6 +116,7 @@ class Campaign:
                 self.crash("rss growth", f"RSS grew {growth >> 20} MB", "(whole campaign)", 10**9)
             for line in serve.new_log_failures():
                 self.crash(log_class(line), log_symptom(line), "(after campaign)", 10**9)
+        serve.keep_log = bool(self.crashes)
         self.write_summary()
 
     def summary_line(self) -> str:
@@ -131,6 +132,8 @@ class Campaign:
             f"RSS growth {self.rss_growth / 2**20:.1f} MB; unanswered inputs={self.stalls}"
             + (" (stopped early)" if self.stalls >= STALLS_MAX else ""),
         ]
+        if self.crashes and self.serve.process is not None:
+            lines.append(f"  serve's log: {self.serve.process.log_path}")  # type: ignore[attr-defined]
         for kind, crash in sorted(self.crashes.items()):
             lines.append(f"  crash class {kind!r} x{crash.count}: {crash.symptom}")
             lines.append(f"    smallest input: {crash.reproducer[:REPRO_CHARS]}")

@@ -42,6 +42,7 @@ class Serve:
     edge_port: int = 0
     _log_offset: int = 0
     logs: list[str] = field(default_factory=list)  # every log failure seen, in order
+    keep_log: bool = False  # set when a campaign found something: its report names the log
 
     def start(self) -> None:
         self.http_port, self.edge_port = free_port(), free_port()
@@ -111,10 +112,13 @@ class Serve:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        if not (self.logs or self.keep_log):  # a clean log is of no further use
+            Path(self.process.log_path).unlink(missing_ok=True)  # type: ignore[attr-defined]
 
     def restart(self) -> None:
         self.new_log_failures()
         self.stop()
+        self.logs.clear()  # the next process's log is judged on its own
         self.start()
 
 
