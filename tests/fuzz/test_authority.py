@@ -20,6 +20,7 @@ from tests.fuzz.serve_under_test import EDGE_KEY, Serve
 from tests.fuzz.wire import (
     CONNECTED,
     ERROR,
+    Answer,
     Realtime,
     exchange_token_request,
     signed_token_request,
@@ -28,11 +29,14 @@ from tests.fuzz.wire import (
 
 INPUTS = 400
 STALE_MS = 2 * 3_600_000  # "one signed two hours ago still works"
+EXPIRY_TTL_MS = 1_500
+AUTH = 17
 CAPABILITY = {"fuzz:*": ["subscribe", "publish"]}
 
 
-def token(serve: Serve, client_id: str) -> str:
-    answer = exchange_token_request(serve.edge_port, signed_token_request(CAPABILITY, client_id))
+def token(serve: Serve, client_id: str, ttl_ms: int = 600_000) -> str:
+    request = signed_token_request(CAPABILITY, client_id, ttl_ms=ttl_ms)
+    answer = exchange_token_request(serve.edge_port, request)
     assert answer.status == 200, answer
     value: str = orjson.loads(answer.body)["token"]
     return value
@@ -69,6 +73,26 @@ def takeover(campaign: Campaign, serve: Serve, rng: random.Random, number: int) 
             )
     alice.close()
     bob.close()
+
+
+def token_expiry(campaign: Campaign, serve: Serve) -> None:
+    """A connection on a token that expires in 1.5 s, whose client never renews it: the edge
+    must ask for renewal (AUTH) and disconnect it with 40142 at expiry, as Ably does."""
+    realtime = Realtime(serve.edge_port, JSON, token=token(serve, "fuzz-expiry", EXPIRY_TTL_MS))
+    realtime.open()
+    answer = realtime.listen(EXPIRY_TTL_MS / 1000 + 2.5, lambda a: error_code_seen(a, 40142))
+    campaign.count(True)
+    reproducer = f"a connection on a token with ttl {EXPIRY_TTL_MS} ms, never renewed"
+    if not error_code_seen(answer, 40142):
+        campaign.crash("authority: an expired token's connection lives on",
+                       "no 40142 after expiry", reproducer)  # fmt: skip
+    if not answer.of(AUTH):
+        campaign.crash("authority: no AUTH asked before a token expires", "", reproducer)
+    realtime.close()
+
+
+def error_code_seen(answer: Answer, code: int) -> bool:
+    return any((frame.get("error") or {}).get("code") == code for frame in answer.frames)
 
 
 def token_request_replay(campaign: Campaign, serve: Serve, stale: bool) -> None:
@@ -131,7 +155,8 @@ def run(serve: Serve, seed: int) -> Campaign:
     campaign = Campaign("authority", seed, serve)
     campaign.begin(check_bettor)
     rng = random.Random(seed)
-    for number in range(INPUTS):
+    token_expiry(campaign, serve)
+    for number in range(INPUTS - 1):
         kind = number % 8
         if kind == 0:
             takeover(campaign, serve, rng, number)

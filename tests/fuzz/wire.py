@@ -104,6 +104,23 @@ class Realtime:
             decoded = msgpack.unpackb(data, raw=False, strict_map_key=False)
         return decoded if isinstance(decoded, dict) else {"action": -1, "raw": decoded}
 
+    def listen(self, duration_s: float, stop: Any) -> Answer:
+        """Read what the edge sends unasked for up to `duration_s`, or until `stop(answer)`."""
+        answer = Answer()
+        deadline = time.monotonic() + duration_s
+        try:
+            while not stop(answer):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                answer.frames.append(self._read(remaining))
+        except ConnectionClosed as closed:
+            answer.closed, answer.close_frame = True, closed.rcvd is not None
+            self.socket = None
+        except TimeoutError:
+            pass
+        return answer
+
     def exchange(
         self, payload: bytes | str, until: Any = None, timeout_s: float = ANSWER_TIMEOUT_S
     ) -> Answer:
@@ -241,13 +258,16 @@ def _post_json(url: str, body: Any) -> Any:
 
 
 def signed_token_request(
-    capability: dict[str, list[str]], client_id: str, timestamp_ms: int | None = None
+    capability: dict[str, list[str]],
+    client_id: str,
+    timestamp_ms: int | None = None,
+    ttl_ms: int = 600_000,
 ) -> dict[str, Any]:
     """An Ably TokenRequest signed with the edge's development key, with a fresh nonce."""
     key_name, _, secret = EDGE_KEY.partition(":")
     fields: dict[str, Any] = {
         "keyName": key_name,
-        "ttl": 600_000,
+        "ttl": ttl_ms,
         "capability": orjson.dumps(capability).decode(),
         "clientId": client_id,
         "timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
