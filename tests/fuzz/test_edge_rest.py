@@ -188,6 +188,21 @@ def request(rng: random.Random, secrets: Secrets) -> tuple[bytes, bool]:
     return raw, head_size > HEAD_MAX
 
 
+def route(raw: bytes) -> str:
+    """A 5xx's class: the route, and whether Authorization held non-ASCII bytes (serve logs
+    a repeated error once per window, so its log cannot tell the causes apart)."""
+    line = raw.split(b"\r\n", 1)[0].split(b" ")
+    path = line[1].split(b"?", 1)[0].decode(errors="replace") if len(line) > 1 else ""
+    parts = path.strip("/").split("/")
+    name = "/".join(part if n % 2 == 0 else "*" for n, part in enumerate(parts))
+    authorization = [h for h in raw.split(b"\r\n") if h.lower().startswith(b"authorization:")]
+    if any(max(header, default=0) >= 0x80 for header in authorization):
+        name += " with a non-ASCII Authorization"
+    elif b"?" in line[1] if len(line) > 1 else False:
+        name += " with a query"
+    return f"{line[0].decode(errors='replace')} /{name}"
+
+
 def run(serve: Serve, seed: int) -> Campaign:
     campaign = Campaign("edge-rest", seed, serve)
     campaign.begin(check_bettor)
@@ -202,8 +217,8 @@ def run(serve: Serve, seed: int) -> Campaign:
             symptom = "timed out" if answer.timed_out else "closed with no answer"
             campaign.crash("edge REST: no answer", symptom, reproducer, len(raw))
         elif answer.status >= 500:
-            campaign.crash(f"edge REST: {answer.status}", short(answer.body, 200), reproducer,
-                           len(raw))  # fmt: skip
+            kind = f"edge REST: {answer.status} on {route(raw)}"
+            campaign.crash(kind, short(answer.body, 200), reproducer, len(raw))
         elif head_too_large and answer.status < 400:
             campaign.crash("edge REST: head over 16 KB accepted", f"answered {answer.status}",
                            reproducer, len(raw))  # fmt: skip
