@@ -370,6 +370,16 @@ HOSTILE_REST = [
         40013,
     ),
     ("POST", "/channels/race:1/messages", b"[{}" + b", {}" * 1_000 + b"]", {}, 400, 40000),
+    # 1,000 nested arrays (msgpack itself refuses 1,024) around a string that is not UTF-8,
+    # as ably-python packs binary: refused, not a RecursionError while made text again.
+    (
+        "POST",
+        "/channels/race:1/messages",
+        b"\x81\xa4data" + b"\x91" * 1_000 + b"\xa1\xff",
+        MSGPACK,
+        400,
+        40013,
+    ),
     (
         "POST",
         "/channels/race:1/messages",
@@ -412,3 +422,33 @@ async def test_a_hostile_token_ttl_is_refused(edge: LocalEdge, ttl: str) -> None
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge.port}") as client:
         response = await client.post("/keys/test.root/requestToken", json=token_request)
     assert response.status_code == 400 and response.json()["error"]["code"] == 40003
+
+
+async def test_an_oversized_frame_is_closed_with_1009_and_the_client_may_finish_sending(
+    edge: LocalEdge,
+) -> None:
+    """The edge fails the connection with 1009, then half-closes and keeps reading: a client
+    still sending when the close frame left must not be answered with a reset, which would
+    discard the close frame unread (RFC 6455 section 7.1.1)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    writer.write(
+        f"GET /?key={ROOT_KEY}&format=json&v=5 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT_S)
+    oversized = 300_000
+    header = bytes([0x81, 0xFF]) + oversized.to_bytes(8, "big") + b"\x00" * 4  # masked, key 0
+    writer.write(header + b"x" * oversized)
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the edge has read the header and failed the connection
+    ping = bytes([0x89, 0x80]) + b"\x00" * 4
+    for _ in range(20):  # still sending, as a client that has not read the close yet
+        writer.write(ping)
+        await writer.drain()
+    received = b""
+    while chunk := await asyncio.wait_for(reader.read(65_536), TIMEOUT_S):
+        received += chunk  # a reset would raise ConnectionResetError here
+    close = received[received.rindex(b"\x88") :]
+    assert int.from_bytes(close[2:4], "big") == 1009
+    writer.close()

@@ -42,6 +42,9 @@ from betting.edge.local.realtime import RealtimeSocket
 log = logging.getLogger(__name__)
 
 
+CLOSE_LINGER_MS = 2_000  # how long a closed websocket waits for the client's TCP close
+
+
 class Phase(enum.Enum):
     HTTP = "http"
     WEBSOCKET = "websocket"
@@ -63,6 +66,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._heard_at = 0.0
         self._paused = False
+        self._lingering = False  # a close frame was sent: the TCP close is due
 
     # asyncio.Protocol
 
@@ -86,6 +90,8 @@ class EdgeProtocol(asyncio.Protocol):
         if self._websocket is not None:
             self._websocket.receive_eof()
             self._flush_websocket()
+        if self._lingering and self._transport is not None:
+            self._transport.close()  # the client is done too
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -121,7 +127,7 @@ class EdgeProtocol(asyncio.Protocol):
         """Ping; drop a websocket that has been silent too long, as a network failure."""
         self._timer = None
         websocket, settings = self._websocket, self._hub.settings
-        if self._phase is not Phase.WEBSOCKET or websocket is None:
+        if self._phase is not Phase.WEBSOCKET or websocket is None or self._lingering:
             return
         silent_s = asyncio.get_running_loop().time() - self._heard_at
         if silent_s * 1000 > settings.max_idle_interval_ms:
@@ -149,8 +155,7 @@ class EdgeProtocol(asyncio.Protocol):
             return
         with contextlib.suppress(InvalidState):
             self._websocket.send_close(code, reason)
-        self._flush_websocket()
-        self._transport.close()
+        self._flush_websocket()  # the TCP close follows the client's, or the linger
 
     def abort(self) -> None:
         if self._transport is not None:
@@ -260,9 +265,20 @@ class EdgeProtocol(asyncio.Protocol):
         for chunk in websocket.data_to_send():
             if chunk:
                 self.write(chunk)
-            elif not self._transport.is_closing():
+            elif self._transport.can_write_eof():
+                self._transport.write_eof()  # half-closed: what the client still sends is read
+            else:
                 self._transport.close()
-        if websocket.close_expected() and not self._transport.is_closing():
+        if websocket.close_expected() and not self._lingering and not self._transport.is_closing():
+            self._lingering = True
+            # Not at once: a connection closed with the client's data unread is reset, and a
+            # reset discards the ERROR and close frames the client has not read yet. The
+            # client closes once it reads them; the linger bounds one that does not.
+            self._set_timer(CLOSE_LINGER_MS, self._close_transport)
+
+    def _close_transport(self) -> None:
+        self._timer = None
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
 
