@@ -99,6 +99,9 @@ def _read_body(request: HttpRequest) -> Any:
         raise bad_request("Request body is not valid JSON or msgpack") from error
 
 
+NESTING_MAX = 255  # orjson refuses deeper structures too
+
+
 def _unpack(body: bytes) -> Any:
     # ably-python packs REST bodies with use_bin_type=False, so binary data arrives as raw
     # strings; those that are not UTF-8 come back as bytes.
@@ -108,14 +111,18 @@ def _unpack(body: bytes) -> Any:
         return _text_keys(msgpack.unpackb(body, raw=True, strict_map_key=False, list_hook=tuple))
 
 
-def _text_keys(value: Any) -> Any:
+def _text_keys(value: Any, depth: int = 0) -> Any:
     """A raw unpacking made text again; a map keyed by anything but UTF-8 text is refused
-    later, as `unpack` refuses it (the tuple list hook keeps array keys hashable)."""
+    later, as `unpack` refuses it (the tuple list hook keeps array keys hashable), and so is
+    nesting deeper than any JSON encoder takes (the walk stops there, before Python's stack)."""
+    if depth > NESTING_MAX and isinstance(value, dict | list | tuple):
+        return UNREADABLE_MAP
     if isinstance(value, dict):
-        pairs = [(_text_keys(key), _text_keys(item)) for key, item in value.items()]
+        pairs = [(_text_keys(key, depth + 1), _text_keys(item, depth + 1))
+                 for key, item in value.items()]  # fmt: skip
         return dict(pairs) if all(isinstance(key, str) for key, _ in pairs) else UNREADABLE_MAP
     if isinstance(value, list | tuple):
-        return [_text_keys(item) for item in value]
+        return [_text_keys(item, depth + 1) for item in value]
     if isinstance(value, bytes):
         try:
             return value.decode()
