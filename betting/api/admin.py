@@ -11,7 +11,6 @@ and why) is at `GET /admin/commands/{request_id}`, which every 202 answer names.
 from __future__ import annotations
 
 import hmac
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,8 +24,9 @@ from betting import codec
 from betting.api.errors import HttpError, error_response, json_body
 from betting.api.openapi import ADMIN_OPENAPI
 from betting.api.services import Services
+from betting.domain import serial
 from betting.domain.book import command_allowed
-from betting.domain.errors import DomainError
+from betting.domain.errors import DomainError, InvalidValue
 from betting.domain.events import (
     CloseRace,
     CreateRace,
@@ -43,7 +43,6 @@ from betting.domain.model import RaceState, Runner
 from betting.log.port import Outgoing
 
 # The old id pattern, still imported by the public API; the admin API uses `is_valid_id`.
-ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 RUNNERS_MAX = 30
 SIMPLE_ACTIONS: dict[str, type[RaceCommand]] = {
     "open": OpenRace,
@@ -177,15 +176,22 @@ def answered_before(
 ) -> Response | None:
     """A retry of a command applied (or still pending) under its request id gets the first
     answer again, instead of a 409 from the state the first one brought about."""
-    if not body.get("request_id"):
+    request_id = request_id_of(body)
+    if request_id is None:
         return None
-    request_id = identifier(body.get("request_id"), "request_id")
     known = ready_views(services).commands.get(request_id)
     if known is None or known["status"] == "refused":
         return None  # a refused command may be sent again: the race may take it now
     if (known["race_id"], known["command"]) != (race_id, name):
         raise HttpError(409, f"request_id {request_id!r} was used for another command")
     return accepted(race_id, request_id, str(known["status"]))
+
+
+def request_id_of(body: dict[str, Any]) -> str | None:
+    """The client's request id, or None when it sent none: a value that is there but not an
+    id (a list, "", a number) is refused, never silently replaced by a new one."""
+    value = body.get("request_id")
+    return None if value is None else identifier(value, "request_id")
 
 
 def accepted(race_id: str, request_id: str, status: str = "pending") -> Response:
@@ -201,7 +207,7 @@ async def send_command(
     """Log the command; the answer names its request id and where its result will be."""
     if services.producer is None:
         raise HttpError(503, "the event log is not available yet")
-    request_id = identifier(body.get("request_id") or uuid.uuid4().hex, "request_id")
+    request_id = request_id_of(body) or uuid.uuid4().hex
     value = codec.encode_command(command, request_id)
     topic = services.settings.topics.races
     views = ready_views(services)
@@ -276,9 +282,13 @@ def identifier(value: object, name: str) -> str:
 
 
 def text(value: object, name: str, limit: int) -> str:
+    """Free text (a name, a reason) as the engine's codec will check it again: printable."""
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise HttpError(422, f"{name}: a string of 1 to {limit} characters")
-    return value
+    try:
+        return serial.check_text(value, name, limit)
+    except InvalidValue as error:
+        raise HttpError(422, str(error)) from None
 
 
 def integer(value: object, name: str, low: int = 0, high: int = 2**63 - 1) -> int:

@@ -233,6 +233,14 @@ async def test_admin_refusals_and_bad_input(served: Served) -> None:
         ("POST", "/admin/races/gp-3/explode", {}, 404),
         ("POST", "/admin/races/nope/open", {}, 404),
         ("POST", "/admin/races/gp-3/void", {"reason": 7}, 422),
+        # One id rule and printable names, as the engine's codec will check them again.
+        ("POST", "/admin/races", race_body(race_id="a:b"), 422),
+        ("POST", "/admin/races", race_body(race_id="gp-4\n"), 422),
+        ("POST", "/admin/races", race_body(name="Cup\nNight"), 422),
+        ("POST", "/admin/races", race_body(runners=[{"runner_id": "a", "name": "A\x00"}]), 422),
+        ("POST", "/admin/races/gp-3/void", {"reason": "gone\u202e"}, 422),
+        ("POST", "/admin/races/gp-3/suspend", {"request_id": []}, 422),
+        ("POST", "/admin/races/gp-3/suspend", {"request_id": ""}, 422),
     ]  # fmt: skip
     for method, path, body, status in cases:
         answer = await acall(api, method, path, body)
