@@ -107,6 +107,15 @@ def mutated_bet(rng: random.Random, market: Market, wire: str) -> dict[str, Any]
     return bet
 
 
+def text_frame(payload: bytes) -> str | bytes:
+    """JSON goes as a text frame, unless a hostile field made it invalid UTF-8 (a lone
+    surrogate): then as the bytes themselves, which the edge must refuse as they are."""
+    try:
+        return payload.decode()
+    except UnicodeDecodeError:
+        return payload
+
+
 def as_message(rng: random.Random, bet: dict[str, Any], wire: str) -> dict[str, Any]:
     """The bet as an SDK would send it: an object, a JSON string, or base64 of JSON."""
     roll = rng.random()
@@ -114,7 +123,7 @@ def as_message(rng: random.Random, bet: dict[str, Any], wire: str) -> dict[str, 
         return {"name": "bet", "data": bet}
     text = encode(bet, JSON)
     if roll < 0.9:
-        return {"name": "bet", "data": text.decode(), "encoding": "json"}
+        return {"name": "bet", "data": text.decode("utf-8", "surrogatepass"), "encoding": "json"}
     return {"name": "bet", "data": base64.b64encode(text).decode(), "encoding": "json/base64"}
 
 
@@ -230,7 +239,7 @@ def run(serve: Serve, seed: int) -> Campaign:
             realtime = bettor.socket(wire)
             channel = user_channel(bettor.user_id)
             answer = realtime.exchange(
-                payload.decode() if wire == JSON else payload,
+                text_frame(payload) if wire == JSON else payload,
                 answered(serial, bet_ids, channel),
                 OUTCOME_TIMEOUT_S,
             )

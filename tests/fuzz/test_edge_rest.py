@@ -50,7 +50,7 @@ class Secrets:
             {"Content-Type": "application/json"}, method="POST",
         )  # fmt: skip
         with urllib.request.urlopen(request, timeout=10) as response:
-            self.token_request: dict[str, Any] = orjson.loads(response.read())
+            self.token_request: dict[str, Any] = orjson.loads(response.read())["token_request"]
 
 
 def authorization(rng: random.Random, secrets: Secrets) -> str | None:

@@ -242,7 +242,7 @@ def message_data(message: dict[str, Any]) -> Any:
 def bettor_token(api: str, edge_port: int, user_id: str) -> str:
     """A bettor's token, the way the official client gets one: a TokenRequest signed by the
     server at /auth/token, exchanged with the edge."""
-    token_request = _post_json(f"{api}/auth/token", {"user_id": user_id})
+    token_request = _post_json(f"{api}/auth/token", {"user_id": user_id})["token_request"]
     key_name = token_request["keyName"]
     url = f"http://127.0.0.1:{edge_port}/keys/{quote(key_name)}/requestToken"
     token: str = _post_json(url, token_request)["token"]
