@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator
 import orjson
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -18,6 +19,7 @@ from betting.api.bearer import issue_credential
 from betting.api.body import BodyRefused, bounded_body
 from betting.api.metrics import MetricSources, metrics_route
 from betting.api.public import public_routes
+from betting.api.refusals import RefusalCounter
 from betting.api.services import Services
 from betting.api.web import WEB_DIR, web_routes
 from betting.config import EdgeSettings
@@ -54,7 +56,10 @@ def build_app(
     if metrics is not None:
         routes.append(metrics_route(metrics))
     routes += web_routes(WEB_DIR)
-    return Starlette(routes=routes)
+    refusals: dict[int, int] = {}  # 4xx answers by status
+    if metrics is not None:
+        metrics.http_refusals = lambda: refusals
+    return Starlette(routes=routes, middleware=[Middleware(RefusalCounter, by_status=refusals)])
 
 
 def token_endpoint(edge: EdgeSettings) -> Callable[[Request], Awaitable[JSONResponse]]:

@@ -28,6 +28,7 @@ class MetricSources:
     edge_connections: Callable[[], int] | None = None
     edge_client_errors: Callable[[], Mapping[int, int]] | None = None
     lag: Callable[[], Awaitable[int]] | None = None
+    http_refusals: Callable[[], Mapping[int, int]] | None = None
     extra: dict[str, float] = field(default_factory=dict)
     skipped: Sequence[Skipped] = ()  # readers that skip records they cannot decode
 
@@ -67,6 +68,13 @@ async def render(sources: MetricSources) -> list[str]:
             "Client mistakes the edge refused, by Ably code.",
             [({"code": str(code)}, count)
              for code, count in sorted(sources.edge_client_errors().items())],
+        )  # fmt: skip
+    if sources.http_refusals is not None:
+        lines += _family(
+            "betting_http_refusals_total", "counter",
+            "Client mistakes the HTTP APIs answered (4xx), by status.",
+            [({"status": str(status)}, count)
+             for status, count in sorted(sources.http_refusals().items())],
         )  # fmt: skip
     if sources.lag is not None:
         lines += _family(

@@ -13,9 +13,11 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from betting.api.bearer import CredentialRefused, issue_credential, verify_credential
 from betting.api.http import build_app
+from betting.api.metrics import MetricSources
 from betting.api.services import Services
 from betting.config import Settings
 from betting.domain.ids import is_valid_id
@@ -175,3 +177,26 @@ def test_a_credential_names_the_user_it_was_issued_to(user_id: str) -> None:
         verify_credential(KEY, credential.token, now + 60_000)
     with pytest.raises(CredentialRefused):
         verify_credential("other:secret", credential.token, now)
+
+
+async def test_refusals_are_counted_in_metrics_by_status() -> None:
+    """Client mistakes are counted, not logged: every 4xx the HTTP APIs answer."""
+    services, _ = services_with_bets()
+    app = build_app(Readiness(), SETTINGS.edge, services, MetricSources())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as api:
+        bob = (await sign_in(api, "bob")).json()["api_token"]
+        assert (await api.get("/api/users/alice/bets")).status_code == 401
+        assert (await api.get("/api/users/alice/bets", headers=bearer(bob))).status_code == 403
+        assert (await api.get("/api/users/alice/bets", headers=bearer("x"))).status_code == 401
+        assert (await sign_in(api, "alice\n")).status_code == 400
+        assert (await api.get("/no/such/page")).status_code == 404
+        text = (await api.get("/metrics")).text
+    samples = {
+        sample.labels["status"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "betting_http_refusals"
+        for sample in family.samples
+    }
+    assert samples == {"400": 1, "401": 2, "403": 1, "404": 1}
