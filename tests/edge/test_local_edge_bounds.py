@@ -139,6 +139,21 @@ async def test_channels_made_by_clients_are_bounded_in_all() -> None:
             await socket.close()
 
 
+async def test_open_connections_are_bounded_and_a_refusal_is_an_ably_error() -> None:
+    async with running_edge(connections_max=3) as edge:
+        sockets = [await raw_socket(edge) for _ in range(3)]
+        url = f"ws://127.0.0.1:{edge.port}/?key={ROOT_KEY}&format=json&v=5"
+        async with websockets.connect(url) as refused:
+            answer = orjson.loads(await asyncio.wait_for(refused.recv(), TIMEOUT_S))
+            assert answer["action"] == ERROR and answer["error"]["code"] == 40111
+        assert edge.hub.client_errors.by_code[40111] == 1
+        await sockets[0].close()
+        await eventually(lambda: len(edge.hub.sockets) == 2)
+        sockets[0] = await raw_socket(edge)  # room again once one has gone
+        for socket in sockets:
+            await socket.close()
+
+
 async def rest_publish(edge: LocalEdge, channel: str, data: str, count: int) -> None:
     auth = httpx.BasicAuth(*ROOT_KEY.split(":"))
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge.port}", auth=auth) as client:

@@ -47,6 +47,7 @@ MODE_FLAGS = {"publish": Flag.PUBLISH, "subscribe": Flag.SUBSCRIBE}
 PARAMS_MAX = 16
 PARAM_MAX_CHARS = 256
 MESSAGE_ID_MAX_CHARS = 256
+CONNECTIONS_EXCEEDED = 40111  # Ably: account restricted (connection limits exceeded)
 TIMESTAMP_MAX_MS = 2**53  # what a JavaScript client can hold exactly
 
 
@@ -100,6 +101,8 @@ class RealtimeSocket:
 
     def start(self, query: Mapping[str, str]) -> None:
         try:
+            if len(self._hub.sockets) >= self._settings.connections_max:
+                raise EdgeError(CONNECTIONS_EXCEEDED, 401, "Connection limit exceeded")
             credentials = self._credentials(query)
         except EdgeError as refused:
             self.send({"action": Action.ERROR, "error": refused.info.as_wire()})

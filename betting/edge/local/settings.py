@@ -76,6 +76,9 @@ class LocalEdgeSettings:
     # than a channel's persistence period, 2 minutes when persisted history is off.
     rewind_messages_max: int = 100
     rewind_window_ms_max: int = 120_000
+    # Open realtime connections at once; past it a new one is refused with 40111, as an Ably
+    # account's connection limit is (the process's file descriptors must allow this many).
+    connections_max: int = 50_000
     # Resumable connections are bounded too: the oldest disconnected one is forgotten first.
     disconnected_connections_max: int = 100_000
 
@@ -96,6 +99,7 @@ class LocalEdgeSettings:
             "channel_name_max_chars",
             "channels_per_connection_max",
             "channels_max",
+            "connections_max",
             "http_request_timeout_ms",
             "max_message_size",
             "outbound_queue_max_bytes",
