@@ -2,12 +2,12 @@
 answering, across a restart that reads the poison again.
 
 One record of each malformed class (`tests.unit.poison`) goes to `bets`, `races`, `odds`,
-`bet-results`, `book-changelog`, `settlements` and `users`, both before serve starts (read on
-restore and by the read model) and while it runs (read by the engine, the read model and the
-forwarders). A bettor on the official ably SDK still bets and hears each outcome, including
-INVALID for a bet with Unicode digits in its odds; the engine's bad records are dead letters,
-with an INVALID outcome wherever the bet's id and user could be read; and a restarted serve,
-with all of it still in the topics, answers the next bet too.
+`bet-results`, `book-changelog`, `settlements`, `users` and `command-results`, both before
+serve starts (read on restore and by the read model) and while it runs (read by the engine,
+the read model and the forwarders). A bettor on the official ably SDK still bets and hears
+each outcome, including INVALID for a bet with Unicode digits in its odds; the engine's bad
+records are dead letters, with an INVALID outcome wherever the bet's id and user could be
+read; and a restarted serve, with all of it still in the topics, answers the next bet too.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ def poison_records(settings: Settings, tag: str) -> tuple[list[Outgoing], Counte
         t.bet_results: poison.outcomes(RACE),
         t.settlements: poison.settlements(RACE),
         t.users: poison.users(),
+        t.command_results: poison.command_results(RACE),
     }
     sent = [
         Outgoing(topic, key, value)

@@ -220,6 +220,28 @@ def settlements(race_id: str) -> list[Poison]:
     ]
 
 
+def command_results(race_id: str) -> list[Poison]:
+    key = race_id.encode()
+    good = {
+        "v": 1, "request_id": "req-1", "race_id": race_id, "command": "open",
+        "status": "applied", "reason": None, "detail": "", "at_ms": 1,
+    }  # fmt: skip
+    return [
+        *(
+            (f"command result: {label}", key, raw({**good, **changes}), None)
+            for label, changes in [
+                ("status done", {"status": "done"}),
+                ("reason made up", {"status": "refused", "reason": "BECAUSE"}),
+                ("request id a list", {"request_id": ["req-1"]}),
+                ("request id with ':'", {"request_id": "a:b"}),
+                ("command unknown", {"command": "explode"}),
+                ("at_ms as text", {"at_ms": "1"}),
+            ]
+        ),
+        *any_topic(key),
+    ]
+
+
 def users() -> list[Poison]:
     return [
         ("user: key not UTF-8", b"\xff", raw({"v": 1, "notifications": True}), None),

@@ -54,6 +54,7 @@ def poison_for_views() -> dict[str, list[poison.Poison]]:
         T.odds: poison.odds(RACE_ID),
         T.settlements: poison.settlements(RACE_ID),
         T.users: poison.users(),
+        T.command_results: poison.command_results(RACE_ID),
     }
 
 
