@@ -181,8 +181,8 @@ class SaslSslListener:
     users: Mapping[str, str]  # username -> password
 
 
-# Inside the JAAS line a value is a quoted string; these would end or break it.
-_JAAS_UNSAFE = frozenset('"\\;\n\r=')
+# These would end or break the JAAS line (a name is bare, a password a quoted string).
+_JAAS_UNSAFE = frozenset('"\\;=\n\r\t ')
 
 
 def sasl_ssl_properties(port: int, listener: SaslSslListener) -> dict[str, str]:
