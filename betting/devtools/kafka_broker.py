@@ -372,10 +372,6 @@ class KafkaBroker:
         return f"{HOST}:{self._port}"
 
     @property
-    def has_sasl_ssl(self) -> bool:
-        return self._sasl_ssl is not None
-
-    @property
     def sasl_ssl_bootstrap(self) -> str:
         """The SASL_SSL listener's address (the broker must have been made with `sasl_ssl`)."""
         if self._sasl_ssl_port == 0:
@@ -588,31 +584,36 @@ def main(argv: Sequence[str]) -> int:
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop_requested.set())
     with tempfile.TemporaryDirectory(prefix="kafka-tls-") as tls_folder:
-        sasl_ssl = _sasl_ssl_listener(arguments.sasl_ssl_user, Path(tls_folder))
+        sasl_ssl, ca_file = _sasl_ssl_listener(arguments.sasl_ssl_user, Path(tls_folder))
         broker = KafkaBroker(
             port=arguments.port, keep_files=arguments.keep_files, sasl_ssl=sasl_ssl
         )
-        return _run_until_stopped(broker, stop_requested, Path(tls_folder))
+        return _run_until_stopped(broker, stop_requested, ca_file)
 
 
-def _sasl_ssl_listener(user: str | None, tls_folder: Path) -> SaslSslListener | None:
+def _sasl_ssl_listener(
+    user: str | None, tls_folder: Path
+) -> tuple[SaslSslListener | None, Path | None]:
+    """The listener and the CA file its clients trust; neither without --sasl-ssl-user."""
     if user is None:
-        return None
+        return None, None
     from betting.devtools.certificates import make_local_authority
 
     name, colon, password = user.partition(":")
     if not (name and colon and password):
         raise SystemExit("--sasl-ssl-user: expected NAME:PASSWORD")
     authority = make_local_authority(tls_folder)
-    return SaslSslListener(authority.keystore_file, {name: password})
+    return SaslSslListener(authority.keystore_file, {name: password}), authority.ca_file
 
 
-def _run_until_stopped(broker: KafkaBroker, stop_requested: threading.Event, tls: Path) -> int:
+def _run_until_stopped(
+    broker: KafkaBroker, stop_requested: threading.Event, ca_file: Path | None
+) -> int:
     with broker:
         print(f"KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
-        if broker.has_sasl_ssl:
+        if ca_file is not None:
             print(f"SASL_SSL bootstrap: {broker.sasl_ssl_bootstrap}", flush=True)
-            print(f"BETTING_KAFKA__SSL_CA_FILE={tls / 'ca.pem'}", flush=True)
+            print(f"BETTING_KAFKA__SSL_CA_FILE={ca_file}", flush=True)
         print(f"kafka {kafka_version()} log: {broker.log_path}", file=sys.stderr, flush=True)
         while not stop_requested.wait(timeout=1.0):
             if not broker.is_alive():
