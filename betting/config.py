@@ -106,6 +106,9 @@ class KafkaSettings:
     sasl_mechanism: str = "PLAIN"
     sasl_username: str = field(default="", repr=False, metadata=SECRET)
     sasl_password: str = field(default="", repr=False, metadata=SECRET)
+    # The CA certificate (PEM) that signed the brokers' certificates, for SSL and SASL_SSL;
+    # empty: the system's trust store, which is what Confluent Cloud's certificates need.
+    ssl_ca_file: str = ""
     client_id: str = "betting"
     group_id: str = "betting-engine"
     transactional_id_prefix: str = "betting-engine"
@@ -287,7 +290,32 @@ def _to_bool(key: str, value: Any) -> bool:
     return value
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _check_kafka_security(kafka: KafkaSettings) -> None:
+    """Mistakes here would surface later as an aiokafka traceback or a login loop."""
+    if kafka.security_protocol not in SECURITY_PROTOCOLS:
+        raise ConfigError(
+            f"kafka.security_protocol: expected one of {list(SECURITY_PROTOCOLS)}, "
+            f"got {kafka.security_protocol!r}"
+        )
+    if kafka.security_protocol.startswith("SASL"):
+        if kafka.sasl_mechanism not in SASL_MECHANISMS:
+            raise ConfigError(
+                f"kafka.sasl_mechanism: expected one of {list(SASL_MECHANISMS)}, "
+                f"got {kafka.sasl_mechanism!r}"
+            )
+        for key in ("sasl_username", "sasl_password"):  # the values are secrets: never shown
+            if not getattr(kafka, key):
+                raise ConfigError(f"kafka.{key}: required with {kafka.security_protocol}")
+    if kafka.ssl_ca_file and not Path(kafka.ssl_ca_file).is_file():
+        raise ConfigError(f"kafka.ssl_ca_file: no such file {kafka.ssl_ca_file!r}")
+
+
 def _check_cross_field(settings: Settings) -> None:
+    _check_kafka_security(settings.kafka)
     name, colon, secret = settings.edge.api_key.partition(":")
     if not (name and colon and secret):
         raise ConfigError("edge.api_key: expected 'name:secret'")

@@ -9,6 +9,10 @@ The jars come from Maven Central through `kafka/pom.xml` into `.cache/kafka/<ver
         broker.kill()                      # SIGKILL: a crash, data kept
         broker.restart()                   # same ports, same data
 
+With `sasl_ssl=SaslSslListener(...)` it also listens as Confluent Cloud does: TLS with a
+server certificate (see `certificates.py`), then SASL PLAIN users; `broker.sasl_ssl_bootstrap`
+names that listener. The broker's own traffic stays on PLAINTEXT.
+
 `python -m betting.devtools.kafka_broker` runs one in the foreground (`make kafka`).
 """
 
@@ -32,8 +36,9 @@ import time
 import types
 import uuid
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka.client import AIOKafkaClient
@@ -66,6 +71,7 @@ START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_MS = 3_000
 LOG_TAIL_LINES = 40
+SASL_SSL_LISTENER = "SASL_SSL"
 
 
 class KafkaBrokerError(RuntimeError):
@@ -166,14 +172,55 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener: TLS with `keystore_file` (Kafka's PEM keystore: an unencrypted
+    PKCS#8 key, then the certificate chain), then SASL PLAIN with these users' passwords."""
+
+    keystore_file: Path
+    users: Mapping[str, str]  # username -> password
+
+
+# These would end or break the JAAS line (a name is bare, a password a quoted string).
+_JAAS_UNSAFE = frozenset('"\\;=\n\r\t ')
+
+
+def sasl_ssl_properties(port: int, listener: SaslSslListener) -> dict[str, str]:
+    """The listener's own settings, prefixed with its name so PLAINTEXT is left as it is."""
+    for text in (*listener.users, *listener.users.values()):
+        if not text or _JAAS_UNSAFE.intersection(text):
+            raise KafkaBrokerError(f"a SASL user name or password holds {sorted(_JAAS_UNSAFE)}")
+    users = " ".join(f'user_{name}="{password}"' for name, password in listener.users.items())
+    prefix = f"listener.name.{SASL_SSL_LISTENER.lower()}."
+    return {
+        "sasl.enabled.mechanisms": "PLAIN",
+        f"{prefix}plain.sasl.jaas.config": (
+            f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};"
+        ),
+        f"{prefix}ssl.keystore.type": "PEM",
+        f"{prefix}ssl.keystore.location": str(listener.keystore_file),
+        f"{prefix}ssl.client.auth": "none",  # clients prove themselves with SASL, not a cert
+    }
+
+
+def server_properties(
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    sasl_ssl: tuple[int, SaslSslListener] | None = None,
+) -> str:
+    listeners = [f"PLAINTEXT://{HOST}:{port}"]
+    protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+    if sasl_ssl is not None:
+        listeners.append(f"{SASL_SSL_LISTENER}://{HOST}:{sasl_ssl[0]}")
+        protocols.append(f"{SASL_SSL_LISTENER}:SASL_SSL")
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": ",".join([*listeners, f"CONTROLLER://{HOST}:{controller_port}"]),
+        "advertised.listeners": ",".join(listeners),
+        "listener.security.protocol.map": ",".join(protocols),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(data_dir),
@@ -203,6 +250,8 @@ def server_properties(port: int, controller_port: int, data_dir: Path) -> str:
         "num.io.threads": "2",
         "num.recovery.threads.per.data.dir": "1",
     }
+    if sasl_ssl is not None:
+        settings.update(sasl_ssl_properties(*sasl_ssl))
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -296,8 +345,11 @@ class KafkaBroker:
         keep_files: bool = False,
         start_timeout_s: float = START_TIMEOUT_S,
         stop_timeout_s: float = STOP_TIMEOUT_S,
+        sasl_ssl: SaslSslListener | None = None,
     ) -> None:
         self._requested_port = port
+        self._sasl_ssl = sasl_ssl
+        self._sasl_ssl_port = 0
         self._cache_root = cache_root
         self._keep_files = keep_files
         self._start_timeout_s = start_timeout_s
@@ -318,6 +370,13 @@ class KafkaBroker:
         if self._port == 0:
             raise KafkaBrokerError("the broker has not been started")
         return f"{HOST}:{self._port}"
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        """The SASL_SSL listener's address (the broker must have been made with `sasl_ssl`)."""
+        if self._sasl_ssl_port == 0:
+            raise KafkaBrokerError("the broker has no SASL_SSL listener or has not been started")
+        return f"{HOST}:{self._sasl_ssl_port}"
 
     @property
     def pid(self) -> int | None:
@@ -342,6 +401,8 @@ class KafkaBroker:
         self._libs = fetch_kafka(self._cache_root)
         self._port = self._requested_port or free_port()
         self._controller_port = free_port()
+        if self._sasl_ssl is not None:
+            self._sasl_ssl_port = free_port()
         self._run_dir = self._make_run_dir()
         self._write_config()
         self._format_storage()
@@ -403,7 +464,10 @@ class KafkaBroker:
 
     def _write_config(self) -> None:
         run_dir = self.run_dir
-        properties = server_properties(self._port, self._controller_port, run_dir / "data")
+        sasl_ssl = None if self._sasl_ssl is None else (self._sasl_ssl_port, self._sasl_ssl)
+        properties = server_properties(
+            self._port, self._controller_port, run_dir / "data", sasl_ssl
+        )
         (run_dir / "server.properties").write_text(properties)
         (run_dir / "log4j2.properties").write_text(log4j_properties(self.log_path))
 
@@ -456,13 +520,17 @@ class KafkaBroker:
         deadline = time.monotonic() + self._start_timeout_s
         while time.monotonic() < deadline:
             self._raise_if_exited()
-            if _port_accepts(self._port) and metadata_answers(self.bootstrap):
+            if self._ports_accept() and metadata_answers(self.bootstrap):
                 return
             time.sleep(0.2)
         raise KafkaBrokerError(
             f"broker did not answer metadata within {self._start_timeout_s:.0f} s; "
             f"log tail:\n{_log_tail(self.log_path)}"
         )
+
+    def _ports_accept(self) -> bool:
+        ports = [self._port] + ([self._sasl_ssl_port] if self._sasl_ssl_port else [])
+        return all(_port_accepts(port) for port in ports)
 
     def _raise_if_exited(self) -> None:
         if self._process is None or self._process.poll() is None:
@@ -499,6 +567,11 @@ def _parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=None, help="client port (default: a free one)")
     parser.add_argument("--keep-files", action="store_true", help="keep data and logs on exit")
     parser.add_argument("--fetch-only", action="store_true", help="fetch the jars and exit")
+    parser.add_argument(
+        "--sasl-ssl-user",
+        metavar="NAME:PASSWORD",
+        help="also listen with SASL_SSL (PLAIN, a throwaway CA), as Confluent Cloud does",
+    )
     return parser.parse_args(argv)
 
 
@@ -510,9 +583,37 @@ def main(argv: Sequence[str]) -> int:
     stop_requested = threading.Event()
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signal_number, lambda *_: stop_requested.set())
-    broker = KafkaBroker(port=arguments.port, keep_files=arguments.keep_files)
+    with tempfile.TemporaryDirectory(prefix="kafka-tls-") as tls_folder:
+        sasl_ssl, ca_file = _sasl_ssl_listener(arguments.sasl_ssl_user, Path(tls_folder))
+        broker = KafkaBroker(
+            port=arguments.port, keep_files=arguments.keep_files, sasl_ssl=sasl_ssl
+        )
+        return _run_until_stopped(broker, stop_requested, ca_file)
+
+
+def _sasl_ssl_listener(
+    user: str | None, tls_folder: Path
+) -> tuple[SaslSslListener | None, Path | None]:
+    """The listener and the CA file its clients trust; neither without --sasl-ssl-user."""
+    if user is None:
+        return None, None
+    from betting.devtools.certificates import make_local_authority
+
+    name, colon, password = user.partition(":")
+    if not (name and colon and password):
+        raise SystemExit("--sasl-ssl-user: expected NAME:PASSWORD")
+    authority = make_local_authority(tls_folder)
+    return SaslSslListener(authority.keystore_file, {name: password}), authority.ca_file
+
+
+def _run_until_stopped(
+    broker: KafkaBroker, stop_requested: threading.Event, ca_file: Path | None
+) -> int:
     with broker:
         print(f"KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
+        if ca_file is not None:
+            print(f"SASL_SSL bootstrap: {broker.sasl_ssl_bootstrap}", flush=True)
+            print(f"BETTING_KAFKA__SSL_CA_FILE={ca_file}", flush=True)
         print(f"kafka {kafka_version()} log: {broker.log_path}", file=sys.stderr, flush=True)
         while not stop_requested.wait(timeout=1.0):
             if not broker.is_alive():

@@ -20,6 +20,7 @@ from typing import Any
 import aiokafka.producer.sender
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError, ProducerFenced, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -79,8 +80,28 @@ def connection_options(settings: KafkaSettings) -> dict[str, Any]:
         options["sasl_plain_username"] = settings.sasl_username
         options["sasl_plain_password"] = settings.sasl_password
     if settings.security_protocol.endswith("SSL"):
-        options["ssl_context"] = create_ssl_context()
+        # Verifies the broker's certificate and host name; a named CA file replaces the
+        # system's trust store (a private CA; Confluent Cloud needs none).
+        options["ssl_context"] = create_ssl_context(cafile=settings.ssl_ca_file or None)
     return options
+
+
+async def bootstrap_failure(options: Mapping[str, Any]) -> str | None:
+    """Why the first bootstrap server turns us away, or None if it now lets us in.
+
+    aiokafka raises only "Unable to bootstrap", whether the port is closed, the certificate
+    is not trusted or the broker refused the SASL credentials; one more connection names which.
+    Its errors name the user at most, never the password.
+    """
+    host, port, _ = collect_hosts(options["bootstrap_servers"], randomize=False)[0]
+    connection = {key: value for key, value in options.items() if key != "bootstrap_servers"}
+    try:
+        probe = await create_conn(host, port, **connection)
+    except (OSError, KafkaError, TimeoutError) as error:
+        text, kind = str(error), type(error).__name__
+        return text if kind in text else f"{kind}: {text}"  # Kafka's errors name themselves
+    probe.close()
+    return None
 
 
 class KafkaLog:
@@ -97,8 +118,9 @@ class KafkaLog:
             await producer.start()
         except KafkaError as error:
             await producer.stop()
+            cause = await bootstrap_failure(self._options) or str(error)
             raise LogUnavailable(
-                f"cannot reach Kafka at {self.settings.bootstrap}: {error}"
+                f"cannot connect to Kafka at {self.settings.bootstrap}: {cause}"
             ) from error
         self._producer = producer
 
