@@ -70,8 +70,12 @@ def test_the_documents_name_the_keys_this_test_is_about() -> None:
     assert ("engine", "py") not in KEYS
 
 
-def other_value(field: dataclasses.Field[Any], default: Any) -> Any:
+def other_value(field: dataclasses.Field[Any], default: Any, folder: Path) -> Any:
     """A valid value other than the default, so a key that is accepted but ignored shows."""
+    if field.name.endswith("_file"):  # a path that must exist: one made for the test
+        path = folder / f"{field.name}.pem"
+        path.write_text("")
+        return str(path)
     if isinstance(default, bool):
         return not default
     if isinstance(default, enum.Enum):
@@ -108,7 +112,7 @@ def test_a_documented_key_loads_from_the_environment(
     tmp_path: Path, section: str, key: str
 ) -> None:
     field, default = documented(section, key)
-    value = other_value(field, default)
+    value = other_value(field, default, tmp_path)
     name = f"BETTING_{section.upper()}__{key.upper()}"
     settings = config.load(tmp_path / "absent.toml", environ={name: as_environment(value)})
     assert getattr(getattr(settings, section), key) == value
@@ -117,7 +121,7 @@ def test_a_documented_key_loads_from_the_environment(
 @pytest.mark.parametrize(("section", "key"), KEYS, ids=[f"{s}.{k}" for s, k in KEYS])
 def test_a_documented_key_loads_from_a_file(tmp_path: Path, section: str, key: str) -> None:
     field, default = documented(section, key)
-    value = other_value(field, default)
+    value = other_value(field, default, tmp_path)
     path = tmp_path / "config.toml"
     path.write_text(f"[{section}]\n{key} = {as_toml(value)}\n")
     settings = config.load(path, environ={})
