@@ -70,6 +70,12 @@ def test_the_documents_name_the_keys_this_test_is_about() -> None:
     assert ("engine", "py") not in KEYS
 
 
+CHOICES = {
+    "security_protocol": config.SECURITY_PROTOCOLS,
+    "sasl_mechanism": config.SASL_MECHANISMS,
+}
+
+
 def other_value(field: dataclasses.Field[Any], default: Any, folder: Path) -> Any:
     """A valid value other than the default, so a key that is accepted but ignored shows."""
     if field.name.endswith("_file"):  # a path that must exist: one made for the test
@@ -84,6 +90,9 @@ def other_value(field: dataclasses.Field[Any], default: Any, folder: Path) -> An
         _low, high = field.metadata.get("range", (None, None))
         return default + 1 if high is None or default + 1 <= high else default - 1
     assert isinstance(default, str), field.name
+    choices = CHOICES.get(field.name)
+    if choices is not None:  # a string from a fixed set: another member of it
+        return next(choice for choice in choices if choice != default)
     return default + "x" if default else "x"
 
 
