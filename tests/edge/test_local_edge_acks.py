@@ -168,3 +168,26 @@ async def test_a_handler_that_does_not_finish_in_time_gets_a_retryable_nack(queu
             recorder.open.set()
             await all_acked(await publish_all(realtime, ["bet-0"]))
             await until(lambda: "bet-0" in recorder.handled, "the retry was handled")
+
+
+async def test_a_resend_on_a_resumed_connection_is_answered_not_processed_again() -> None:
+    """Publishes without ids are read, then the socket drops before any is answered: the
+    resends after the resume (same connection, same serials) must not be processed twice."""
+    recorder = Recorder()
+    recorder.open.clear()
+    async with running_edge() as edge:
+        await edge.subscribe(CHANNEL, recorder)
+        async with sdk_clients(edge, **FAST_RETRY) as (_, realtime):
+            await connected(realtime)
+            before = connection_id(realtime)
+            connection = edge.hub.connections[before]
+            bets = [f"bet-{n}" for n in range(5)]
+            tasks = await publish_all(realtime, bets)
+            await until(lambda: connection.received == 5, "the edge read all 5")
+            resumed = reasons(realtime, "connected")
+            assert edge.drop_connection(before) == 1
+            await until(lambda: connection.received == 10, "the client resent all 5")
+            recorder.open.set()
+            await all_acked(tasks)
+            assert resumed == [None] and connection_id(realtime) == before
+            assert sorted(recorder.handled) == bets
