@@ -159,6 +159,10 @@ class EdgeSettings:
     port: int = field(default=8081, metadata=_range(0, 65535))
     history_per_channel: int = field(default=1_000, metadata=_range(1, 1_000_000))
     publish_rate_per_second: int = field(default=500, metadata=_range(1, 1_000_000))
+    # The local edge answers a bet within this: past it, one the log has not yet taken is
+    # NACKed with 50003 (retryable) so the page can tell the bettor. Kept below the SDKs'
+    # request timeout (10 s), or the client gives up first and never hears why.
+    bet_publish_timeout_ms: int = field(default=5_000, metadata=_range(100, 9_000))
     # Real Ably (kind = "ably"): leave the endpoint empty for Ably itself, over TLS.
     ably_endpoint: str = ""
     ably_port: int = field(default=0, metadata=_range(0, 65535))

@@ -29,6 +29,7 @@ def build_edge(settings: EdgeSettings) -> EdgePort:
             keys=(EdgeKey(key=settings.api_key),),
             history_per_channel=settings.history_per_channel,
             publish_rate_per_second=float(settings.publish_rate_per_second),
+            publish_timeout_ms=settings.bet_publish_timeout_ms,
             token_ttl_ms_max=max(settings.token_ttl_ms, 86_400_000),
         )
     )

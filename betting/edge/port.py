@@ -53,10 +53,22 @@ class PublishRefused(Exception):
         self.code = code
 
 
+class PublishUnavailable(Exception):
+    """A handler could not keep what a client published, for now (its log is unreachable):
+    not the client's mistake, and worth retrying. The local edge NACKs it with `code` and
+    status 500, logging nothing per publish. Some of the messages may have been kept."""
+
+    def __init__(self, message: str, code: int = 50000) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class EdgePort(Protocol):
     """With the local edge a client's publish is acknowledged only after its channel's
     handler has completed, and negatively acknowledged if the handler raises: with the
-    refusal's own 400-class code for `PublishRefused`, with 50000 for anything else."""
+    refusal's own 400-class code for `PublishRefused`, with a 500 status for
+    `PublishUnavailable` and anything else, and with 50003 when the handler has not completed
+    within the local edge's `publish_timeout_ms`."""
 
     async def start(self) -> None: ...
 

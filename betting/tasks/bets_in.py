@@ -12,6 +12,12 @@ the field, `bets[2].race_id: ...`), so nothing of a refused publish reaches the 
 client can correct and resend it. The local edge then answers each ProtocolMessage of the
 call on its own, so valid bets published alongside, in other ProtocolMessages, are ACKed.
 A refusal is the client's mistake: counted by the edge, never logged.
+
+When the log is unreachable the publish is NACKed with a 500 status, never ACKed: at once
+if the producer gives up (`LogUnavailable`, code 50000), and with 50003 once the edge's
+`bet_publish_timeout_ms` has passed if it is still waiting. Either way the produce may still
+complete later, so a NACKed bet can reach the log after all: the client retries with the same
+bet id, and the engine answers the retry with the first bet's outcome, placing it once.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from betting.channels import bets_channel
 from betting.codec import SCHEMA
 from betting.domain.errors import InvalidValue
 from betting.domain.ids import parse_id
-from betting.edge.port import EdgePort, InboundMessage, PublishRefused
-from betting.log.port import Outgoing, Producer
+from betting.edge.port import EdgePort, InboundMessage, PublishRefused, PublishUnavailable
+from betting.log.port import LogUnavailable, Outgoing, Producer
 
 INVALID_DATA = 40013  # Ably: invalid message data or encoding
 INVALID_CLIENT_ID = 40012
@@ -66,7 +72,12 @@ class BetsIn:
         records = [
             self._record(index, message, received_at_ms) for index, message in enumerate(messages)
         ]
-        await self._producer.send(records)
+        try:
+            await self._producer.send(records)
+        except LogUnavailable:
+            raise PublishUnavailable(
+                "The event log is unavailable; retry the bet with the same bet id"
+            ) from None
         self.forwarded += len(records)
 
     def _record(self, index: int, message: InboundMessage, received_at_ms: int) -> Outgoing:

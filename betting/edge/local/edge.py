@@ -22,6 +22,7 @@ from betting.edge.port import (
     MessageHandler,
     OutboundMessage,
     PublishRefused,
+    PublishUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class LocalEdge:
                 await handler([inbound_message(message) for message in messages])
             except PublishRefused as refused:
                 raise EdgeError(refused.code, 400, str(refused)) from None
+            except PublishUnavailable as unavailable:
+                raise EdgeError(unavailable.code, 500, str(unavailable)) from None
 
         self.hub.channels.set_handler(channel, on_publish)
 

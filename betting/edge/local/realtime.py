@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from betting.edge.local.auth import Credentials, now_ms, permits
@@ -15,7 +15,12 @@ from betting.edge.local.channel import (
     SubscriptionState,
     parse_channel_serial,
 )
-from betting.edge.local.connection import Connection, ConnectionState, PublishRequest
+from betting.edge.local.connection import (
+    Connection,
+    ConnectionState,
+    PublishRequest,
+    fingerprint,
+)
 from betting.edge.local.hub import Hub
 from betting.edge.local.messages import ChannelMessage, json_text, optional_string, read_data
 from betting.edge.local.names import channel_name
@@ -149,6 +154,15 @@ class RealtimeSocket:
             self._hub.connection_dropped(connection)
         else:
             self._hub.connection_ended(connection, state)
+
+    def wait_for_room(self, callback: Callable[[], None]) -> bool:
+        """True, and `callback` later, when the connection's publish queue is full: the
+        caller reads no further frames until then."""
+        connection = self.connection
+        if connection is None or not self.open or not connection.full:
+            return False
+        connection.when_room(callback)
+        return True
 
     def abort_transport(self) -> None:
         self._writer.abort()
@@ -412,11 +426,10 @@ class RealtimeSocket:
             raise bad_request("MESSAGE needs a non-negative integer msgSerial")
         if not isinstance(raw_messages, list) or connection is None:
             raise bad_request("MESSAGE needs a list of messages")
-        if connection.is_duplicate_serial(msg_serial):
-            request = PublishRequest(msg_serial, name, [], duplicate=True)
-        else:
-            request = self._publish_request(connection, name, msg_serial, raw_messages)
+        request = self._publish_request(connection, name, msg_serial, raw_messages)
         if not connection.enqueue(request):
+            # Not reached while the socket waits for room before each frame; should it be,
+            # nothing of this publish is kept or remembered, so its resend is processed.
             self.send(
                 {
                     "action": Action.DISCONNECTED,
@@ -429,14 +442,25 @@ class RealtimeSocket:
     def _publish_request(
         self, connection: Connection, name: str, msg_serial: int, raw_messages: list[Any]
     ) -> PublishRequest:
+        transport, deadline = connection.transport, connection.deadline()
         try:
-            messages = self._read_messages(connection, name, msg_serial, raw_messages)
+            messages = self._read_messages(connection, name, raw_messages)
         except EdgeError as error:
-            return PublishRequest(msg_serial, name, [], rejection=error.info)
-        return PublishRequest(msg_serial, name, messages)
+            return PublishRequest(
+                msg_serial, name, [], error.info, transport=transport, deadline=deadline
+            )
+        client_ids = [optional_string(raw, "id") for raw in raw_messages]
+        return PublishRequest(
+            msg_serial,
+            name,
+            messages,
+            transport=transport,
+            deadline=deadline,
+            fingerprint=fingerprint(messages, client_ids),
+        )
 
     def _read_messages(
-        self, connection: Connection, name: str, msg_serial: int, raw_messages: list[Any]
+        self, connection: Connection, name: str, raw_messages: list[Any]
     ) -> list[ChannelMessage]:
         channel_name(name, self._settings.channel_name_max_chars)
         if not permits(connection.credentials.capability, name, "publish"):
@@ -444,10 +468,10 @@ class RealtimeSocket:
         if len(raw_messages) > self._settings.publish_rate_per_second:
             # More than the rate's whole burst: refused before tens of thousands are read.
             raise EdgeError(42910, 429, "Rate limit exceeded; publish rejected")
-        timestamp = now_ms()
+        timestamp, receipt = now_ms(), connection.next_receipt()
         messages = [
             read_message(
-                raw, connection.credentials, f"{connection.id}:{msg_serial}:{index}", timestamp
+                raw, connection.credentials, f"{connection.id}:{receipt}:{index}", timestamp
             )
             for index, raw in enumerate(raw_messages)
         ]
@@ -515,13 +539,24 @@ def _attached(
     attached: ProtocolMessage = {
         "action": Action.ATTACHED,
         "channel": channel.name,
-        "channelSerial": channel.channel_serial,
+        "channelSerial": _replay_start(channel, backlog),
         "params": params,
         "flags": int(flags),
     }
     if backlog.truncated:
         attached["error"] = BACKLOG_TRUNCATED.as_wire()
     return attached
+
+
+def _replay_start(channel: Channel, backlog: Backlog) -> str:
+    """ATTACHED's channelSerial: the position just before the first message it replays, and
+    each replayed MESSAGE carries its own (RTL15b: the client keeps the last it was sent). A
+    socket lost midway then resumes from the last message delivered; were ATTACHED to carry
+    the newest serial, what had not been replayed yet would be skipped."""
+    if not backlog.parts:
+        return channel.channel_serial
+    first_entry, _ = backlog.parts[0]
+    return f"{channel.epoch}:{first_entry.serial - 1}"
 
 
 def _string_params(raw: Any) -> dict[str, str]:

@@ -62,6 +62,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._websocket: ServerProtocol | None = None
         self._socket: RealtimeSocket | None = None
         self._fragments: list[bytes] = []
+        self._held: list[object] = []  # frames read while the publish queue was full
         self._answering: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._heard_at = 0.0
@@ -243,11 +244,21 @@ class EdgeProtocol(asyncio.Protocol):
         if websocket is None:
             return
         websocket.receive_data(data)
-        self._handle_frames(websocket.events_received())
+        if self._held:  # read before the pause took effect: keep the order
+            self._held.extend(websocket.events_received())
+        else:
+            self._handle_frames(websocket.events_received())
         self._flush_websocket()
 
     def _handle_frames(self, events: Sequence[object]) -> None:
-        for event in events:
+        """A full publish queue pauses reading, holding the frames already read (one read's
+        worth at most), until the connection has room: a publish read is never dropped."""
+        for index, event in enumerate(events):
+            if self._socket is not None and self._socket.wait_for_room(self._release_held):
+                self._held = list(events[index:])
+                if self._transport is not None:
+                    self._transport.pause_reading()
+                return
             if not isinstance(event, Frame) or self._socket is None:
                 continue
             if event.opcode in (OP_TEXT, OP_BINARY, OP_CONT):
@@ -256,6 +267,13 @@ class EdgeProtocol(asyncio.Protocol):
                     payload = b"".join(self._fragments)
                     self._fragments.clear()
                     self._socket.receive(payload)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, []
+        self._handle_frames(held)
+        transport = self._transport
+        if not self._held and transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def _flush_websocket(self) -> None:
         """Control frames (pongs, closes) and the handshake that the sans-I/O protocol wrote."""

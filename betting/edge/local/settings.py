@@ -61,6 +61,10 @@ class LocalEdgeSettings:
     max_http_body_size: int = 262_144
     publish_rate_per_second: float = 500.0
     inbound_queue_max: int = 256
+    # A client publish is answered within this, kept or not: past it, one its channel's
+    # handler has not finished (bets-in, with the log unreachable) is NACKed with 50003, a
+    # retryable error, well before the SDKs' own request timeout (realtimeRequestTimeout, 10 s).
+    publish_timeout_ms: int = 5_000
     outbound_queue_max_bytes: int = 4 * 1024 * 1024
     token_ttl_ms_default: int = 3_600_000
     token_ttl_ms_max: int = 86_400_000
@@ -103,6 +107,7 @@ class LocalEdgeSettings:
             "http_request_timeout_ms",
             "max_message_size",
             "outbound_queue_max_bytes",
+            "publish_timeout_ms",
             "rewind_messages_max",
             "rewind_window_ms_max",
             "token_request_window_ms",
