@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiokafka.producer.sender
@@ -198,7 +198,15 @@ class KafkaLog:
     def reader(
         self, topics: Sequence[str], since_ms: int | None = None, max_delay_ms: int | None = None
     ) -> Reader:
-        return _KafkaReader(self._options, topics, since_ms, **self._fetch_options(max_delay_ms))
+        return _KafkaReader(
+            self._options, topics, since_ms, self._partitions, **self._fetch_options(max_delay_ms)
+        )
+
+    async def _partitions(self, topic: str) -> set[int]:
+        if self._producer is None:
+            raise LogUnavailable("not started")
+        metadata = await self._producer.client.fetch_all_metadata()
+        return set(metadata.partitions_for_topic(topic) or ())
 
     def _fetch_options(self, max_delay_ms: int | None) -> dict[str, int]:
         if max_delay_ms is None:
@@ -415,16 +423,23 @@ class _KafkaGroupConsumer:
 
 class _KafkaReader:
     def __init__(
-        self, options: dict[str, Any], topics: Sequence[str], since_ms: int | None, **extra: Any
+        self,
+        options: dict[str, Any],
+        topics: Sequence[str],
+        since_ms: int | None,
+        partitions_of: Callable[[str], Awaitable[set[int]]],
+        **extra: Any,
     ) -> None:
         self._topics = list(topics)
         self._since_ms = since_ms
+        self._partitions_of = partitions_of
         self._ends: dict[TopicPartition, int] = {}
         self._caught_up = False
         self._consumer = AIOKafkaConsumer(
             **options,
             group_id=None,
             enable_auto_commit=False,
+            auto_offset_reset="earliest",
             isolation_level="read_committed",
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **extra,
@@ -438,20 +453,19 @@ class _KafkaReader:
             # read_committed: the ends are the last stable offsets, what a reader can reach.
             self._ends = await self._consumer.end_offsets(partitions)
             if self._since_ms is None:
-                await self._consumer.seek_to_beginning(*partitions)
+                starts = await self._consumer.beginning_offsets(partitions)
             else:
                 starts = await _start_positions(self._consumer, partitions, self._since_ms)
-                for tp, offset in starts.items():
-                    self._consumer.seek(tp, offset)
+            for tp, offset in starts.items():  # explicit offsets: no reset policy to race
+                self._consumer.seek(tp, offset)
         except KafkaError as error:
             await self._consumer.stop()
             raise LogUnavailable(f"cannot read {self._topics}: {error}") from error
 
     async def _partitions(self) -> list[TopicPartition]:
-        await self._consumer.topics()  # a metadata round trip: the partitions are known then
         partitions: list[TopicPartition] = []
         for topic in self._topics:
-            numbers = self._consumer.partitions_for_topic(topic)
+            numbers = await self._partitions_of(topic)
             if not numbers:
                 raise LogUnavailable(f"topic {topic} has no partitions yet")
             partitions.extend(TopicPartition(topic, number) for number in sorted(numbers))
