@@ -50,9 +50,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(server.serve(), name="http")
         await _open_log(event_log, settings, readiness, stop)
-        local_edge = settings.edge.kind is EdgeKind.LOCAL
-        if not local_edge:
-            await edge.start()
+        await edge.start()
         views = Views(event_log, settings)
         services.producer, services.views = event_log.producer(), views
         engine = Engine(event_log, settings, readiness, instance_id=settings.kafka.instance_id)
@@ -73,11 +71,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ),
             *(tasks.create_task(_named(f.name, f.run(readiness)), name=f.name) for f in outward),
         ]
-        # A restarted local edge lets clients in once the forwarders have rebuilt its channel
-        # history from the log: a client attaching earlier would hear the replay as news.
-        if local_edge:
-            await _first(stop, *(f.replayed for f in outward))
-            await edge.start()
+        # /readyz stays 503 until the forwarders have rebuilt a local edge's channel history
+        # from the log: a client let in earlier would hear the replay as news.
         services.edge_port = getattr(edge, "port", None)
         await BetsIn(
             edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
@@ -122,18 +117,6 @@ def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[
         )
         for name, topic, route, delay in routes
     ]
-
-
-async def _first(stop: asyncio.Event, *events: asyncio.Event) -> None:
-    """Until every event is set, or stop is."""
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
-    stopping = asyncio.ensure_future(stop.wait())
-    pending = set(waits)
-    while pending and not stop.is_set():
-        _, pending = await asyncio.wait([*pending, stopping], return_when=asyncio.FIRST_COMPLETED)
-        pending.discard(stopping)
-    for waiting in [*waits, stopping]:
-        waiting.cancel()
 
 
 async def _drain(engine: Engine, engine_task: asyncio.Task[None], grace_s: float) -> None:

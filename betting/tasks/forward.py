@@ -15,8 +15,8 @@ Two ways to read, by edge:
 - A local edge serves only the clients connected to its own instance, so each instance reads
   every partition itself (no group, nothing committed) and every edge gets every race's odds
   and every user's outcomes. It starts `REPLAY_WINDOW_MS` back: the replay rebuilds the
-  channel history a restarted edge lost, as far back as the edge keeps history at all, and
-  `replayed` is set once it holds what the log held at start.
+  channel history a restarted edge lost, as far back as the edge keeps history at all;
+  `replayed` is set, and readiness given, once it holds what the log held at start.
 """
 
 from __future__ import annotations
