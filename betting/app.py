@@ -16,7 +16,7 @@ from betting import collector
 from betting.api.http import build_app, http_server
 from betting.api.metrics import MetricSources
 from betting.api.services import Services
-from betting.config import Settings
+from betting.config import EdgeKind, Settings
 from betting.edge import build_edge
 from betting.edge.port import EdgePort
 from betting.health import Readiness
@@ -39,6 +39,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     _stop_on_signals(stop)
     readiness = Readiness()
+    readiness.not_ready("engine", "waiting for its partitions")
     readiness.not_ready("views", "reading the log")
     services = Services(settings)
     metrics = MetricSources()
@@ -52,11 +53,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await edge.start()
         views = Views(event_log, settings)
         services.producer, services.views = event_log.producer(), views
-        services.edge_port = getattr(edge, "port", None)
         engine = Engine(event_log, settings, readiness, instance_id=settings.kafka.instance_id)
-        await BetsIn(
-            edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
-        ).start()
         outward = forwarders(event_log, edge, settings)
         _measure(metrics, engine, outward, edge)
         metrics.skipped = [views.skipped, engine.restore_skipped, *(f.skipped for f in outward)]
@@ -72,8 +69,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 ),
                 name="starting-soon",
             ),
-            *(tasks.create_task(_named(f.name, f.run()), name=f.name) for f in outward),
+            *(tasks.create_task(_named(f.name, f.run(readiness)), name=f.name) for f in outward),
         ]
+        # /readyz stays 503 until the forwarders have rebuilt a local edge's channel history
+        # from the log: a client let in earlier would hear the replay as news.
+        services.edge_port = getattr(edge, "port", None)
+        await BetsIn(
+            edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
+        ).start()
         await _wait_started(server)
         log.info(
             "serving",
@@ -91,7 +94,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[Forwarder]:
+    """With real Ably the instances share each topic (Ably fans out to every client); a local
+    edge serves only its own instance's clients, so each instance forwards every partition."""
     group, topics = settings.kafka.group_id, settings.topics
+    shared = settings.edge.kind is EdgeKind.ABLY
     # Odds and bet outcomes go out as soon as the log has them; a win or loss notice can
     # trail a settlement by a quarter second, for fewer fetches.
     routes: list[tuple[str, str, Route, int | None]] = [
@@ -100,7 +106,15 @@ def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[
         ("notifier", topics.settlements, routes_module.settlement_route, NOTICE_DELAY_MS),
     ]
     return [
-        Forwarder(name, event_log, edge, topic, f"{group}.{name}", route, max_delay_ms=delay)
+        Forwarder(
+            name,
+            event_log,
+            edge,
+            topic,
+            f"{group}.{name}" if shared else None,
+            route,
+            max_delay_ms=delay,
+        )
         for name, topic, route, delay in routes
     ]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiokafka.producer.sender
@@ -33,6 +33,7 @@ from betting.log.port import (
     PartitionListener,
     Processor,
     Producer,
+    Reader,
     Record,
     TopicSpec,
 )
@@ -204,17 +205,37 @@ class KafkaLog:
         self,
         group_id: str,
         topics: Sequence[str],
-        from_beginning: bool = True,
+        since_ms: int | None = None,
         max_delay_ms: int | None = None,
     ) -> GroupConsumer:
-        fetch: dict[str, int] = {"fetch_max_wait_ms": self.settings.fetch_max_wait_ms}
-        if max_delay_ms is not None:
-            # The broker holds the fetch until this much is there or the wait is over: under
-            # load, a few large fetches a second instead of one per transaction.
-            fetch = {"fetch_max_wait_ms": max_delay_ms, "fetch_min_bytes": RELAXED_FETCH_BYTES}
         return _KafkaGroupConsumer(
-            self._options, group_id, topics, from_beginning, listener=None, **fetch
+            self._options,
+            group_id,
+            topics,
+            listener=None,
+            since_ms=since_ms,
+            **self._fetch_options(max_delay_ms),
         )
+
+    def reader(
+        self, topics: Sequence[str], since_ms: int | None = None, max_delay_ms: int | None = None
+    ) -> Reader:
+        return _KafkaReader(
+            self._options, topics, since_ms, self._partitions, **self._fetch_options(max_delay_ms)
+        )
+
+    async def _partitions(self, topic: str) -> set[int]:
+        if self._producer is None:
+            raise LogUnavailable("not started")
+        metadata = await self._producer.client.fetch_all_metadata()
+        return set(metadata.partitions_for_topic(topic) or ())
+
+    def _fetch_options(self, max_delay_ms: int | None) -> dict[str, int]:
+        if max_delay_ms is None:
+            return {"fetch_max_wait_ms": self.settings.fetch_max_wait_ms}
+        # The broker holds the fetch until this much is there or the wait is over: under
+        # load, a few large fetches a second instead of one per transaction.
+        return {"fetch_max_wait_ms": max_delay_ms, "fetch_min_bytes": RELAXED_FETCH_BYTES}
 
     async def read_to_end(self, topic: str, partition: int) -> list[Record]:
         consumer = AIOKafkaConsumer(
@@ -290,25 +311,58 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._listener.on_assigned({(tp.topic, tp.partition) for tp in assigned})
 
 
+async def _start_positions(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], since_ms: int
+) -> dict[TopicPartition, int]:
+    """The first offset stamped at or after `since_ms` in each partition, else its end.
+
+    The ends are taken first: a partition with no record that recent is read from where it
+    ended then, so a record appended between the two look-ups is not skipped.
+    """
+    ends = await consumer.end_offsets(partitions)
+    found = await consumer.offsets_for_times({tp: since_ms for tp in partitions})
+    return {tp: found[tp].offset if found.get(tp) else ends[tp] for tp in partitions}
+
+
+class _StartSince(ConsumerRebalanceListener):  # type: ignore[misc]
+    """A partition the group never committed starts at `since_ms`, not at its beginning."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, since_ms: int) -> None:
+        self._consumer = consumer
+        self._since_ms = since_ms
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        fresh = [tp for tp in assigned if await self._consumer.committed(tp) is None]
+        if fresh:
+            starts = await _start_positions(self._consumer, fresh, self._since_ms)
+            for tp, offset in starts.items():
+                self._consumer.seek(tp, offset)
+
+
 class _KafkaGroupConsumer:
     def __init__(
         self,
         options: dict[str, Any],
         group_id: str,
         topics: Sequence[str],
-        from_beginning: bool,
         listener: PartitionListener | None = None,
+        since_ms: int | None = None,
         **extra: Any,
     ) -> None:
         self._topics = list(topics)
         self._group_id = group_id
         self._listener = listener
+        self._since_ms = since_ms
         self._consumer = AIOKafkaConsumer(
             **options,
             group_id=group_id,
             enable_auto_commit=False,
             isolation_level="read_committed",
-            auto_offset_reset="earliest" if from_beginning else "latest",
+            # Never "latest": a crash before a group's first commit would skip what came in.
+            auto_offset_reset="earliest",
             partition_assignment_strategy=(RangePartitionAssignor,),
             session_timeout_ms=SESSION_TIMEOUT_MS,
             heartbeat_interval_ms=HEARTBEAT_INTERVAL_MS,
@@ -322,7 +376,11 @@ class _KafkaGroupConsumer:
         except KafkaError as error:
             await self._consumer.stop()
             raise LogUnavailable(f"cannot join group {self._group_id}: {error}") from error
-        listener = _Rebalance(self._listener) if self._listener else None
+        listener: ConsumerRebalanceListener | None = None
+        if self._listener is not None:
+            listener = _Rebalance(self._listener)
+        elif self._since_ms is not None:
+            listener = _StartSince(self._consumer, self._since_ms)
         self._consumer.subscribe(self._topics, listener=listener)
 
     async def stop(self) -> None:
@@ -385,6 +443,73 @@ class _KafkaGroupConsumer:
                 self._consumer.seek(tp, committed)
 
 
+class _KafkaReader:
+    def __init__(
+        self,
+        options: dict[str, Any],
+        topics: Sequence[str],
+        since_ms: int | None,
+        partitions_of: Callable[[str], Awaitable[set[int]]],
+        **extra: Any,
+    ) -> None:
+        self._topics = list(topics)
+        self._since_ms = since_ms
+        self._partitions_of = partitions_of
+        self._ends: dict[TopicPartition, int] = {}
+        self._caught_up = False
+        self._consumer = AIOKafkaConsumer(
+            **options,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            metadata_max_age_ms=METADATA_MAX_AGE_MS,
+            **extra,
+        )
+
+    async def start(self) -> None:
+        try:
+            await self._consumer.start()
+            partitions = await self._partitions()
+            self._consumer.assign(partitions)
+            # read_committed: the ends are the last stable offsets, what a reader can reach.
+            self._ends = await self._consumer.end_offsets(partitions)
+            if self._since_ms is None:
+                starts = await self._consumer.beginning_offsets(partitions)
+            else:
+                starts = await _start_positions(self._consumer, partitions, self._since_ms)
+            for tp, offset in starts.items():  # explicit offsets: no reset policy to race
+                self._consumer.seek(tp, offset)
+        except KafkaError as error:
+            await self._consumer.stop()
+            raise LogUnavailable(f"cannot read {self._topics}: {error}") from error
+
+    async def _partitions(self) -> list[TopicPartition]:
+        partitions: list[TopicPartition] = []
+        for topic in self._topics:
+            numbers = await self._partitions_of(topic)
+            if not numbers:
+                raise LogUnavailable(f"topic {topic} has no partitions yet")
+            partitions.extend(TopicPartition(topic, number) for number in sorted(numbers))
+        return partitions
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[Record]:
+        try:
+            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        except KafkaError as error:
+            raise LogUnavailable(f"fetch failed: {error}") from error
+        return [_record(message) for messages in batches.values() for message in messages]
+
+    async def caught_up(self) -> bool:
+        if not self._caught_up:
+            positions = [(await self._consumer.position(tp), end) for tp, end in self._ends.items()]
+            self._caught_up = all(position >= end for position, end in positions)
+        return self._caught_up
+
+
 class KafkaProcessor(_KafkaGroupConsumer):
     def __init__(
         self,
@@ -395,7 +520,7 @@ class KafkaProcessor(_KafkaGroupConsumer):
         transactional_id: str,
         **extra: Any,
     ) -> None:
-        super().__init__(options, group_id, topics, True, listener, **extra)
+        super().__init__(options, group_id, topics, listener, **extra)
         self._options = options
         self._transactional_id = transactional_id
         self._producer = self._new_producer()

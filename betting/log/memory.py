@@ -19,6 +19,7 @@ from betting.log.port import (
     PartitionListener,
     Processor,
     Producer,
+    Reader,
     Record,
     TopicPartition,
     TopicSpec,
@@ -89,10 +90,15 @@ class MemoryLog:
         self,
         group_id: str,
         topics: Sequence[str],
-        from_beginning: bool = True,
+        since_ms: int | None = None,
         max_delay_ms: int | None = None,  # memory delivers at once
     ) -> GroupConsumer:
-        return _MemoryGroupConsumer(self, group_id, topics, from_beginning)
+        return _MemoryGroupConsumer(self, group_id, topics, since_ms)
+
+    def reader(
+        self, topics: Sequence[str], since_ms: int | None = None, max_delay_ms: int | None = None
+    ) -> Reader:
+        return _MemoryReader(self, topics, since_ms)
 
     async def read_to_end(self, topic: str, partition: int) -> list[Record]:
         return list(self.partitions(topic)[partition])
@@ -108,21 +114,20 @@ class _MemoryProducer:
 
 class _MemoryGroupConsumer:
     def __init__(
-        self, log: MemoryLog, group_id: str, topics: Sequence[str], from_beginning: bool
+        self, log: MemoryLog, group_id: str, topics: Sequence[str], since_ms: int | None
     ) -> None:
         self._log = log
         self._group_id = group_id
         self._topics = list(topics)
-        self._from_beginning = from_beginning
+        self._since_ms = since_ms
         self._positions: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
 
     async def start(self) -> None:
         for topic in self._topics:
             for number, records in enumerate(self._log.partitions(topic)):
-                start = 0 if self._from_beginning else len(records)
                 self._positions[(topic, number)] = self._log.committed.get(
-                    (self._group_id, (topic, number)), start
+                    (self._group_id, (topic, number)), _first_since(records, self._since_ms)
                 )
 
     async def stop(self) -> None:
@@ -181,6 +186,29 @@ class _MemoryGroupConsumer:
             self._positions[partition] = self._log.committed.get((self._group_id, partition), 0)
 
 
+def _first_since(records: list[Record], since_ms: int | None) -> int:
+    if since_ms is None:
+        return 0
+    return next((r.offset for r in records if r.timestamp_ms >= since_ms), len(records))
+
+
+class _MemoryReader(_MemoryGroupConsumer):
+    """No group: nothing committed is read or written."""
+
+    def __init__(self, log: MemoryLog, topics: Sequence[str], since_ms: int | None) -> None:
+        super().__init__(log, "", topics, since_ms)
+        self._ends: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        for topic in self._topics:
+            for number, records in enumerate(self._log.partitions(topic)):
+                self._positions[(topic, number)] = _first_since(records, self._since_ms)
+                self._ends[(topic, number)] = len(records)
+
+    async def caught_up(self) -> bool:  # type: ignore[override]
+        return all(self._positions[where] >= end for where, end in self._ends.items())
+
+
 class _MemoryProcessor(_MemoryGroupConsumer):
     def __init__(
         self,
@@ -189,7 +217,7 @@ class _MemoryProcessor(_MemoryGroupConsumer):
         topics: Sequence[str],
         listener: PartitionListener,
     ) -> None:
-        super().__init__(log, group_id, topics, from_beginning=True)
+        super().__init__(log, group_id, topics, since_ms=None)
         self._listener = listener
 
     async def start(self) -> None:

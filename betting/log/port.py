@@ -107,6 +107,23 @@ class GroupConsumer(Protocol):
         ...
 
 
+class Reader(Protocol):
+    """Every partition of its topics, assigned by hand (no group, nothing committed): a
+    reader each instance runs for itself, such as the read model or a local edge's feed."""
+
+    async def start(self) -> None:
+        """Assign every partition and take their ends: what `caught_up` is judged against."""
+        ...
+
+    async def stop(self) -> None: ...
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[Record]: ...
+
+    async def caught_up(self) -> bool:
+        """Whether everything the log held when `start` returned has been read."""
+        ...
+
+
 class EventLog(Protocol):
     async def start(self) -> None: ...
 
@@ -128,11 +145,20 @@ class EventLog(Protocol):
         self,
         group_id: str,
         topics: Sequence[str],
-        from_beginning: bool = True,
+        since_ms: int | None = None,
         max_delay_ms: int | None = None,
     ) -> GroupConsumer:
-        """A reader in a group. `max_delay_ms` lets a reader that is in no hurry (a read model,
-        notices) take records in fewer, larger fetches; None is as soon as the log can."""
+        """A reader in a group. A partition the group never committed is read from its first
+        record stamped at or after `since_ms` (None: from its beginning). `max_delay_ms` lets
+        a reader that is in no hurry (notices) take records in fewer, larger fetches; None is
+        as soon as the log can."""
+        ...
+
+    def reader(
+        self, topics: Sequence[str], since_ms: int | None = None, max_delay_ms: int | None = None
+    ) -> Reader:
+        """Every partition of `topics`, from the first record stamped at or after `since_ms`
+        (None: from the beginning)."""
         ...
 
     async def read_to_end(self, topic: str, partition: int) -> list[Record]:

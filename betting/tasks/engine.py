@@ -130,6 +130,8 @@ class Engine:
         self._processor: Processor | None = None
         self._held: list[Record] = []  # bets waiting for their partition's race commands
         self._stopping = asyncio.Event()
+        # Ready means owning partitions: from an assignment (and its restore) to a revocation.
+        self._owns_partitions = False
         self._inbox: deque[list[Record]] = deque()  # polled, not yet taken
         self._inbox_filled = asyncio.Event()
         self._inbox_records = 0  # at most about two batches: the pump stops at one
@@ -172,7 +174,6 @@ class Engine:
         while True:
             try:
                 await processor.start()
-                self._readiness.ready("engine")
                 return
             except LogUnavailable as error:
                 self._readiness.not_ready("engine", f"event log unavailable: {error}")
@@ -233,7 +234,7 @@ class Engine:
                 if batch.outputs or batch.positions:
                     await self._commit(processor, batch)
                     _log_batch(records, batch, started_ns, processed_ns, len(self._held))
-            self._readiness.ready("engine")
+            self._ready_if_owning()
         except LogUnavailable as error:
             await self._recover(processor, error)
 
@@ -265,7 +266,7 @@ class Engine:
                     self._inbox_records = 0
                     await processor.rewind()
                     await self._restore({number for _, number in processor.assignment()})
-                self._readiness.ready("engine")
+                self._ready_if_owning()
                 return
             except LogUnavailable:
                 delay_s = min(delay_s * 2, RETRY_MAX_S)
@@ -305,11 +306,21 @@ class Engine:
 
     # -- partitions -----------------------------------------------------------------------
 
+    def _ready_if_owning(self) -> None:
+        if self._owns_partitions:
+            self._readiness.ready("engine")
+        else:
+            self._readiness.not_ready("engine", "waiting for its partitions")
+
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
         async with self._lock:
             await self._restore({number for _, number in partitions})
+            self._owns_partitions = True  # perhaps none: a group may have more members
+            self._ready_if_owning()
 
     async def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        self._owns_partitions = False  # until the group's next assignment is restored
+        self._ready_if_owning()
         # Taking the lock waits for the batch in flight to commit before the partitions go.
         async with self._lock:
             self._forget_queued(partitions)

@@ -5,9 +5,18 @@ is derived from topic, partition and offset, so a restart that republishes recor
 already sent (offsets are committed after the publish) is de-duplicated by the edge. Records of
 one channel are published in topic order, in one call; channels go in parallel.
 
-Offsets are committed about once a second (as Kafka Connect flushes them on an interval), not
-after every poll: each commit is a write on the broker, and a crash only republishes up to a
-second of records, which their ids de-duplicate.
+Two ways to read, by edge:
+- Real Ably fans every message out to every client, so the forwarders of all instances share
+  each topic in one consumer group. Offsets are committed about once a second (as Kafka Connect
+  flushes them on an interval): a crash republishes up to a second of records, which their ids
+  de-duplicate. A partition the group never committed starts `REPLAY_WINDOW_MS` back, not at
+  its end (a crash before the first commit skipped everything in between) and not at its
+  beginning (a new group would republish the whole retained topic, past Ably's de-duplication).
+- A local edge serves only the clients connected to its own instance, so each instance reads
+  every partition itself (no group, nothing committed) and every edge gets every race's odds
+  and every user's outcomes. It starts `REPLAY_WINDOW_MS` back: the replay rebuilds the
+  channel history a restarted edge lost, as far back as the edge keeps history at all;
+  `replayed` is set, and readiness given, once it holds what the log held at start.
 """
 
 from __future__ import annotations
@@ -22,12 +31,16 @@ from typing import Any, TypeVar
 
 from betting import codec
 from betting.edge.port import EdgePort, OutboundMessage
-from betting.log.port import EventLog, LogUnavailable, Record, TopicPartition
+from betting.health import Readiness
+from betting.log.port import EventLog, GroupConsumer, LogUnavailable, Reader, Record, TopicPartition
 from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.forward")
 RETRY_MAX_S = 5.0
 COMMIT_INTERVAL_S = 1.0
+# How far back a forwarder starts without a committed offset: the local edge's history and
+# resume window, and Ably's window for de-duplicating message ids (both 2 minutes).
+REPLAY_WINDOW_MS = 120_000
 T = TypeVar("T")
 
 # Where a record goes: (channel, message name, data) for each message it makes; an empty list
@@ -42,16 +55,20 @@ class ForwardStats:
 
 
 class Forwarder:
+    """Forwards one topic. `group_id` None reads every partition (for a local edge); a group
+    shares the partitions among the instances (for real Ably)."""
+
     def __init__(
         self,
         name: str,
         event_log: EventLog,
         edge: EdgePort,
         topic: str,
-        group_id: str,
+        group_id: str | None,
         route: Route,
         batch_max: int = 1_000,
         max_delay_ms: int | None = None,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
     ) -> None:
         self.name = name
         self._log = event_log
@@ -61,14 +78,41 @@ class Forwarder:
         self._route = route
         self._batch_max = batch_max
         self._max_delay_ms = max_delay_ms
+        self._clock_ms = clock_ms
         self.stats = ForwardStats()
         self.skipped = Skipped(name)
+        self.replayed = asyncio.Event()  # the edge has what the log held at start
 
-    async def run(self) -> None:
-        consumer = self._log.group_consumer(
-            self._group_id, [self._topic], from_beginning=False, max_delay_ms=self._max_delay_ms
-        )
-        await _retrying(consumer.start)
+    async def run(self, readiness: Readiness | None = None) -> None:
+        since_ms = self._clock_ms() - REPLAY_WINDOW_MS
+        if self._group_id is None:
+            if readiness is not None:
+                readiness.not_ready(self.name, "replaying the log into the edge")
+            reader = self._log.reader([self._topic], since_ms, self._max_delay_ms)
+            await _retrying(reader.start)
+            await self._read_all(reader, readiness)
+        else:
+            consumer = self._log.group_consumer(
+                self._group_id, [self._topic], since_ms=since_ms, max_delay_ms=self._max_delay_ms
+            )
+            await _retrying(consumer.start)
+            self.replayed.set()  # the group's share is not ours to judge: nothing to wait for
+            await self._read_share(consumer)
+
+    async def _read_all(self, reader: Reader, readiness: Readiness | None) -> None:
+        try:
+            while True:
+                records = await _retrying(lambda: reader.poll(self._batch_max, 100))
+                if records:
+                    await self._forward(records)
+                if not self.replayed.is_set() and await reader.caught_up():
+                    self.replayed.set()
+                    if readiness is not None:
+                        readiness.ready(self.name)
+        finally:
+            await reader.stop()
+
+    async def _read_share(self, consumer: GroupConsumer) -> None:
         positions: dict[TopicPartition, int] = {}
         committed_at = time.monotonic()
         try:

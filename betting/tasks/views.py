@@ -1,8 +1,10 @@
 """The read model: races, books and bets as the log says they are, for the HTTP APIs.
 
-Every instance reads the whole of `book-changelog`, `odds`, `settlements` and `users` (a group
-of its own, never committed), so any instance can answer for any race, whichever engine owns
-it: ksqlDB's pull queries, in the reference design. Answers lag the engine by a fetch.
+Every instance reads the whole of `book-changelog`, `odds`, `settlements` and `users` (every
+partition by hand, no group, nothing committed), so any instance can answer for any race,
+whichever engine owns it: ksqlDB's pull queries, in the reference design. Answers lag the
+engine by a fetch. It is ready once it has read what the log held when it started (the ends
+taken then), however busy the log has been since.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +19,10 @@ from typing import Any
 from betting import codec, command_results
 from betting.command_results import CommandStatus
 from betting.config import Settings
+from betting.domain.model import OddsSnapshot
 from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
-from betting.log.port import EventLog, LogUnavailable, Record
+from betting.log.port import EventLog, LogUnavailable, Reader, Record
 from betting.tasks.skipped import Skipped
 
 log = logging.getLogger("betting.views")
@@ -29,6 +31,9 @@ VIEWS_DELAY_MS = 100  # the read model may trail the log by this much; it saves 
 # Records applied between two yields to the loop: a few hundred at ~30 us each held up the
 # engine's transaction steps for 5-10 ms.
 VIEWS_CHUNK = 100
+# Races whose odds were read before their header (topics are read in no order between them):
+# the newest prices of each are kept until the header comes, the oldest dropped past this.
+EARLY_ODDS_MAX = 10_000
 
 
 @dataclass
@@ -93,7 +98,6 @@ class Views:
     def __init__(self, event_log: EventLog, settings: Settings) -> None:
         self._log = event_log
         self._topics = settings.topics
-        self._group = f"{settings.kafka.group_id}.views-{uuid.uuid4().hex[:8]}"
         self.races: dict[str, RaceView] = {}
         self.bets: dict[str, dict[str, Any]] = {}
         self.user_bets: dict[str, list[str]] = {}
@@ -110,11 +114,11 @@ class Views:
         self.ready = asyncio.Event()
         self.skipped = Skipped("views")
         self._headers = codec.HeaderDecoder()
+        self._early_prices: OrderedDict[str, dict[str, str | None]] = OrderedDict()
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
-        consumer = self._log.group_consumer(
-            self._group,
+        reader = self._log.reader(
             [
                 topics.book_changelog,
                 topics.odds,
@@ -123,28 +127,32 @@ class Views:
                 topics.races,
                 topics.command_results,
             ],
-            from_beginning=True,
             max_delay_ms=VIEWS_DELAY_MS,
         )
-        await consumer.start()
+        await self._start(reader)
         try:
             while True:
                 try:
-                    # Longer than a fetch may be held: an empty poll means caught up, not a
-                    # fetch the broker is still holding for more bytes.
-                    records = await consumer.poll(VIEWS_CHUNK, 3 * VIEWS_DELAY_MS)
+                    records = await reader.poll(VIEWS_CHUNK, VIEWS_DELAY_MS)
+                    for record in records:
+                        self._apply(record)
+                    await asyncio.sleep(0)  # a poll from the buffer does not yield: let others run
+                    if not self.ready.is_set() and await reader.caught_up():
+                        self.ready.set()  # holds what the log held at start
+                        if readiness is not None:
+                            readiness.ready("views")
                 except LogUnavailable:
                     await asyncio.sleep(0.5)
-                    continue
-                for record in records:
-                    self._apply(record)
-                await asyncio.sleep(0)  # a poll from the buffer does not yield: let others run
-                if not records and not self.ready.is_set():
-                    self.ready.set()  # caught up with what the log held at start
-                    if readiness is not None:
-                        readiness.ready("views")
         finally:
-            await consumer.stop()
+            await reader.stop()
+
+    async def _start(self, reader: Reader) -> None:
+        while True:
+            try:
+                await reader.start()
+                return
+            except LogUnavailable:
+                await asyncio.sleep(0.5)
 
     def _apply(self, record: Record) -> None:
         """Take one record, decoded strictly; one that does not decode is skipped and counted
@@ -167,10 +175,7 @@ class Views:
             # results, and would mark long-answered commands pending again.
             self._command_sent(record.value)
         elif topic == self._topics.odds:
-            odds = codec.decode_odds(record.value)
-            race = self.races.get(odds.race_id)
-            if race is not None:
-                race.prices = {p.runner_id: str(p.odds) if p.odds else None for p in odds.prices}
+            self._odds(codec.decode_odds(record.value))
         elif topic == self._topics.settlements:
             self._settlement(codec.settlement_to_dict(codec.decode_settlement(record.value)))
         elif topic == self._topics.users:
@@ -186,6 +191,9 @@ class Views:
             if value["race"]["race_id"] != race_id:
                 raise codec.CodecError("header: its key names another race")
             self.races.setdefault(race_id, RaceView(race_id, value)).header = value
+            early = self._early_prices.pop(race_id, None)
+            if early is not None:
+                self.races[race_id].prices = early
             for _due_ms, bet in value.get("pending", []):
                 self._pending(bet)
             return
@@ -196,6 +204,19 @@ class Views:
         known = self.bets.get(bet_id)
         if race is not None and (known is None or known["status"] == "pending"):
             self._outcome(race, codec.outcome_to_dict(outcome))
+
+    def _odds(self, odds: OddsSnapshot) -> None:
+        prices = {p.runner_id: str(p.odds) if p.odds else None for p in odds.prices}
+        race = self.races.get(odds.race_id)
+        if race is not None:
+            race.prices = prices
+            return
+        # Its header is yet to be read: keep the newest prices (one partition per race, so
+        # the last read is the newest) until it is.
+        self._early_prices[odds.race_id] = prices
+        self._early_prices.move_to_end(odds.race_id)
+        while len(self._early_prices) > EARLY_ODDS_MAX:
+            self._early_prices.popitem(last=False)
 
     def _pending(self, bet: list[Any]) -> None:
         bet_id, user_id, race_id, runner_id, stake, *_ = bet

@@ -84,7 +84,8 @@ def bet(seen: dict[str, object], runner: str, **fields: object) -> dict[str, obj
 async def test_a_bettor_watches_odds_bets_and_hears_outcomes(served: BettorEndpoints) -> None:
     realtime = bettor_realtime(served, "alice")
     try:
-        odds = await subscribed(realtime, odds_channel("race-a"), delta="vcdiff")
+        # rewind=1: the race's odds may have gone out before this client attached.
+        odds = await subscribed(realtime, odds_channel("race-a"), delta="vcdiff", rewind="1")
         outcomes = await subscribed(realtime, user_channel("alice"))
         bets = realtime.channels.get(bets_channel(bets_shard("alice", SHARDS)))
         first = await next_data(odds)
