@@ -55,9 +55,12 @@ class ChaosBettor:
         self._bets: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
+        self.connections = 0  # times the SDK reached CONNECTED (a resume counts too)
+        self.revived = 0  # times the SDK gave up (FAILED) and the bettor connected it again
 
     async def connect(self) -> None:
         self._realtime = bettor_realtime(self.endpoints, self.user_id, **SDK_OPTIONS)
+        self._realtime.connection.on("connected", self._on_connected)
         channels = self._realtime.channels
         await channels.get(user_channel(self.user_id)).subscribe("outcome", self._on_outcome)
         for race_id in self._race_ids:
@@ -70,6 +73,19 @@ class ChaosBettor:
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._realtime.close(), 5)
+
+    def _on_connected(self, _change: Any) -> None:
+        self.connections += 1
+
+    @property
+    def state(self) -> str:
+        return str(self._realtime.connection.state.value)
+
+    def revive(self) -> None:
+        """A page that sees its connection FAILED connects again, as the web page does."""
+        if self.state == "failed":
+            self.revived += 1
+            self._realtime.connect()
 
     def _on_outcome(self, message: Any) -> None:
         if isinstance(message.data, dict):
@@ -90,6 +106,7 @@ class ChaosBettor:
         """Place a bet every `interval_s` until `stop_at`; each is retried until `give_up_at`."""
         while time.monotonic() < stop_at:
             await asyncio.sleep(interval_s * self._rng.uniform(0.5, 1.5))
+            self.revive()
             bet = self._choose() or await self._choose_from_listing()
             if bet is None:
                 continue
@@ -101,6 +118,7 @@ class ChaosBettor:
     async def drain(self) -> None:
         """Wait for every bet in flight to be ACKed or given up."""
         while self._tasks:
+            self.revive()
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _choose(self) -> dict[str, Any] | None:

@@ -106,6 +106,8 @@ async def settle(
     heard = {b.user_id: b.heard for b in bettors}
     deadline = time.monotonic() + SETTLE_S
     while True:
+        for bettor in bettors:
+            bettor.revive()
         results = check_results(ledger, await read_committed(bootstrap, topics.bet_results))
         delivered = check_heard(ledger, heard, results.first)
         newest = await newest_odds(bootstrap, topics.odds)
@@ -215,6 +217,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
         )
         mismatches = await money_check(list(instances.values()), results)
         odds_violations = [v for b in bettors for v in b.watch.violations]
+        unheard_logged = sum(1 for bet_id in delivered.unheard if bet_id in results.first)
         heard_total = sum(len(b.heard.outcomes) for b in bettors)
 
         if results.lost:
@@ -252,6 +255,9 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
                 f"outcomes heard={delivered.heard} of {len(ledger.acked)} acked "
                 f"(unheard={len(delivered.unheard)}, differing={len(delivered.differing)}, "
                 f"bets heard in all={heard_total})",
+                f"  of the unheard, in bet-results={unheard_logged}; bettor connections: "
+                f"{', '.join(f'{b.user_id} {b.state} x{b.connections}' for b in bettors)}; "
+                f"revived after FAILED={sum(b.revived for b in bettors)}",
                 f"money mismatches={len(mismatches)} over {len(RACES)} races x 2 instances",
                 f"odds messages={sum(b.watch.messages for b in bettors)} "
                 f"redelivered={sum(b.watch.redelivered for b in bettors)} "
