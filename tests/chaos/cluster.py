@@ -125,8 +125,10 @@ async def inject(
         if fault.target == BROKER:
             await asyncio.to_thread(broker.kill)
             faults.broker_kills += 1
-            await asyncio.sleep(fault.down_s)
-            await asyncio.to_thread(broker.restart)
+            try:
+                await asyncio.sleep(fault.down_s)
+            finally:  # the session's broker serves the tests after this one too
+                await asyncio.to_thread(broker.restart)
         else:
             instance = instances[fault.target]
             faults.check_alive(instance)

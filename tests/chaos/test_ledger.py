@@ -1,10 +1,13 @@
-"""The chaos test's checks must bite: each rule refuses what it exists to refuse."""
+"""The chaos test's checks must bite: each rule refuses what it exists to refuse; and its
+fault plan is what the test claims."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import Any
 
+from tests.chaos.cluster import BROKER, fault_plan
 from tests.chaos.ledger import (
     AckedBet,
     Heard,
@@ -103,3 +106,12 @@ def test_a_watcher_that_missed_the_newest_odds_is_behind() -> None:
         "w r: heard 4, log has 5",
         "w s: heard None, log has 2",
     ]
+
+
+def test_the_fault_plan_is_seeded_and_kills_as_many_times_as_asked() -> None:
+    plan = fault_plan(random.Random(7), 75, 5, ["a", "b"])
+    assert plan == fault_plan(random.Random(7), 75, 5, ["a", "b"])
+    assert [f.target for f in plan].count(BROKER) == 1
+    assert sum(f.target in ("a", "b") for f in plan) == 5
+    assert [f.at_s for f in plan] == sorted(f.at_s for f in plan)
+    assert all(7.5 <= f.at_s <= 63.75 for f in plan)
