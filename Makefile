@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv web system serve test lint typecheck unit kafka bench clean
+.PHONY: venv web system serve test lint typecheck unit kafka chaos bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ unit: $(STAMP)
 
 kafka: $(STAMP)
 	$(PY) -m betting.devtools.kafka_broker
+
+# The chaos test at length: two serves on the real broker, SDK bettors on both, kill -9s and a
+# broker kill (the default pytest run has a short variant). CHAOS_SEED=<n> replays a plan.
+CHAOS_SECONDS ?= 600
+CHAOS_KILLS ?= 25
+chaos: system $(STAMP)
+	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_KILLS=$(CHAOS_KILLS) \
+		$(PY) -m pytest tests/chaos -q -s
 
 bench: $(STAMP)
 	$(PY) -m betting bench all
