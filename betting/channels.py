@@ -7,6 +7,11 @@ import zlib
 ODDS_PREFIX = "outbound:odds:"
 USER_PREFIX = "outbound:user:"
 BETS_PREFIX = "inbound:bets:"
+# A bettor attaches to their own channel with a rewind: when the edge cannot resume the
+# channel (it restarted, or the client reconnected to another instance), the history it
+# rebuilt from the log is replayed, so no outcome is unheard; repeats keep their ids and bet
+# ids, and a client applies each bet's outcome once.
+USER_CHANNEL_PARAMS = {"rewind": "2m"}
 
 
 def odds_channel(race_id: str) -> str:

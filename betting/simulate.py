@@ -29,7 +29,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from betting.channels import bets_channel, bets_shard, odds_channel, user_channel
+from betting.channels import (
+    USER_CHANNEL_PARAMS,
+    bets_channel,
+    bets_shard,
+    odds_channel,
+    user_channel,
+)
 from betting.client import BettorEndpoints, bettor_realtime
 from betting.domain.errors import invariant
 
@@ -330,7 +336,8 @@ class Bettor:
         self._realtime = bettor_realtime(self._endpoints, self.user_id)
         channels = self._realtime.channels
         # Outcomes first: a bet must never be answered on a channel nobody listens to yet.
-        await channels.get(user_channel(self.user_id)).subscribe("outcome", self._on_outcome)
+        mine = channels.get(user_channel(self.user_id), params=USER_CHANNEL_PARAMS)
+        await mine.subscribe("outcome", self._on_outcome)
         for race_id in self._races:
             channel = channels.get(odds_channel(race_id), params={"delta": "vcdiff"})
             await channel.subscribe(self._odds_listener(race_id))

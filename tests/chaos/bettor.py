@@ -17,7 +17,13 @@ import urllib.request
 import uuid
 from typing import Any
 
-from betting.channels import bets_channel, bets_shard, odds_channel, user_channel
+from betting.channels import (
+    USER_CHANNEL_PARAMS,
+    bets_channel,
+    bets_shard,
+    odds_channel,
+    user_channel,
+)
 from betting.client import BettorEndpoints, bettor_realtime
 from tests.chaos.ledger import AckedBet, Heard, Ledger, OddsWatch
 
@@ -62,7 +68,8 @@ class ChaosBettor:
         self._realtime = bettor_realtime(self.endpoints, self.user_id, **SDK_OPTIONS)
         self._realtime.connection.on("connected", self._on_connected)
         channels = self._realtime.channels
-        await channels.get(user_channel(self.user_id)).subscribe("outcome", self._on_outcome)
+        mine = channels.get(user_channel(self.user_id), params=USER_CHANNEL_PARAMS)
+        await mine.subscribe("outcome", self._on_outcome)
         for race_id in self._race_ids:
             channel = channels.get(odds_channel(race_id), params={"delta": "vcdiff"})
             await channel.subscribe("odds", self._odds_listener(race_id))

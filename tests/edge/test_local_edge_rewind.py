@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 
+import orjson
 import pytest
 from ably import AblyException
 from ably.types.message import Message
@@ -12,9 +13,11 @@ from ably.types.message import Message
 from betting.edge.local import LocalEdge
 from betting.edge.local import channel as channel_module
 from betting.edge.local.auth import now_ms
+from betting.edge.local.protocol import Flag
 from betting.edge.local.rewind import Rewind, rewind_backlog
 from betting.edge.local.testing import connection_id, running_edge, sdk_clients
 from betting.edge.port import OutboundMessage
+from tests.edge.test_local_edge_malformed import ATTACHED, raw_socket, read
 
 TIMEOUT_S = 5.0
 # Long enough for a frame on the loopback to arrive, were one (wrongly) on its way.
@@ -162,3 +165,30 @@ async def test_rewind_truncation_is_reported(edge: LocalEdge) -> None:
     assert not asked.truncated
     everything = rewind_backlog(channel, Rewind(since_ms=since, limit=100, capped=True))
     assert not everything.truncated and [first for _, first in everything.parts] == [0]
+
+
+ATTACH, MESSAGE = 10, 15
+
+
+@pytest.mark.parametrize(("params", "expected"), [({"rewind": "2"}, ["old 2", "old 3"]), ({}, [])])
+async def test_a_reattach_the_edge_cannot_resume_gets_its_rewind(
+    edge: LocalEdge, params: dict[str, str], expected: list[str]
+) -> None:
+    """A channel serial from before the edge restarted (another epoch) cannot be resumed:
+    the rewind the client attached with is the continuity the rebuilt history still gives;
+    without one, nothing is replayed."""
+    await publish(edge, "race:1", ["old 1"], ["old 2"], ["old 3"])
+    socket = await raw_socket(edge)
+    await socket.send(orjson.dumps({
+        "action": ATTACH, "channel": "race:1", "params": params,
+        "channelSerial": "gone-epoch:7", "flags": int(Flag.ATTACH_RESUME),
+    }).decode())  # fmt: skip
+    assert (await read(socket))["action"] == ATTACHED
+    await publish(edge, "race:1", ["live"])
+    got: list[str] = []
+    while not got or got[-1] != "live":
+        message = await read(socket)
+        if message["action"] == MESSAGE:
+            got += [m["data"] for m in message["messages"]]
+    assert got[:-1] == expected
+    await socket.close()

@@ -377,15 +377,17 @@ class RealtimeSocket:
         rewind: Rewind | None,
         position: ChannelPosition | None,
     ) -> Backlog:
-        """A resume replays what its serial missed; only a fresh attach rewinds, as with Ably
-        (the SDKs set ATTACH_RESUME on every re-attach after the first, so as not to rewind
-        twice). A bad rewind is refused on any attach, before this."""
+        """A resume replays what its serial missed. A serial this edge cannot continue from
+        (written before it restarted, or older than its history) gets the rewind the client
+        attached with, if any: the history rebuilt from the log is all the continuity left,
+        and the client may hear again, under the same ids, messages it had. Otherwise only a
+        fresh attach rewinds, as with Ably (the SDKs set ATTACH_RESUME on every re-attach
+        after the first, so as not to rewind twice). A bad rewind is refused before this."""
         missed = channel.entries_after(position)
         if missed is not None:
             return Backlog(parts=[(entry, 0) for entry in missed], resumed=True)
         resume_flag = type(flags) is int and bool(flags & Flag.ATTACH_RESUME)
-        reattach = position is not None or resume_flag
-        if rewind is None or reattach:
+        if rewind is None or (resume_flag and position is None):
             return Backlog()
         return rewind_backlog(channel, rewind)
 
