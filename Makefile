@@ -55,7 +55,7 @@ CHAOS_SECONDS ?= 600
 CHAOS_KILLS ?= 25
 chaos: system $(STAMP)
 	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_KILLS=$(CHAOS_KILLS) \
-		$(PY) -m pytest tests/chaos -q -s
+		$(PY) -m pytest tests/chaos -q -s -m chaos
 
 bench: $(STAMP)
 	$(PY) -m betting bench all

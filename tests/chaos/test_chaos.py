@@ -52,7 +52,7 @@ from tests.integration.kafka_pipeline import (
 )
 from tests.integration.test_serve_kafka import until_ready
 
-pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.chaos]
 
 REPO = Path(__file__).resolve().parents[2]
 SUMMARY = REPO / "artifacts" / "chaos-summary.txt"
