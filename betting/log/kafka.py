@@ -387,11 +387,7 @@ class _KafkaGroupConsumer:
         await self._consumer.stop()
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[Record]:
-        try:
-            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        except KafkaError as error:
-            raise LogUnavailable(f"fetch failed: {error}") from error
-        return [_record(message) for messages in batches.values() for message in messages]
+        return await _fetch(self._consumer, max_records, timeout_ms)
 
     async def commit(self, positions: Mapping[TopicPartitionKey, int]) -> None:
         # aiokafka refuses a commit naming a partition a rebalance took away; retrying that
@@ -497,11 +493,7 @@ class _KafkaReader:
         await self._consumer.stop()
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[Record]:
-        try:
-            batches = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        except KafkaError as error:
-            raise LogUnavailable(f"fetch failed: {error}") from error
-        return [_record(message) for messages in batches.values() for message in messages]
+        return await _fetch(self._consumer, max_records, timeout_ms)
 
     async def caught_up(self) -> bool:
         if not self._caught_up:
@@ -576,6 +568,14 @@ class KafkaProcessor(_KafkaGroupConsumer):
             await super().rewind()
         except KafkaError as error:
             raise LogUnavailable(f"cannot rewind: {error}") from error
+
+
+async def _fetch(consumer: AIOKafkaConsumer, max_records: int, timeout_ms: int) -> list[Record]:
+    try:
+        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+    except KafkaError as error:
+        raise LogUnavailable(f"fetch failed: {error}") from error
+    return [_record(message) for messages in batches.values() for message in messages]
 
 
 def _record(message: Any) -> Record:
