@@ -23,12 +23,15 @@ web/node_modules/.installed: web/package-lock.json
 web: web/node_modules/.installed
 
 # System packages the tests need: Java 17 and Maven (the real Kafka broker) and Debian's
-# Chromium (the browser tests). Installed with apt when missing (as root, like CI).
+# Chromium (the browser tests), and openssl (the SASL_SSL test's certificates). Installed
+# with apt when missing (as root, like CI).
 system:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q openjdk-17-jre-headless maven; }
 	@command -v chromium >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q chromium; }
+	@command -v openssl >/dev/null || \
+		{ apt-get update -q && apt-get install -y -q openssl; }
 
 serve: $(STAMP) web
 	$(PY) -m betting serve
