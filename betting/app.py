@@ -46,7 +46,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     app = build_app(readiness, settings.edge, services, metrics)
     server = http_server(app, settings.server.host, settings.server.port)
     event_log = build_event_log(settings)
-    edge = build_edge(settings.edge)
+    edge = build_edge(settings.edge, hold_clients=True)
     async with asyncio.TaskGroup() as tasks:
         tasks.create_task(server.serve(), name="http")
         await _open_log(event_log, settings, readiness, stop)
@@ -71,12 +71,13 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ),
             *(tasks.create_task(_named(f.name, f.run(readiness)), name=f.name) for f in outward),
         ]
-        # /readyz stays 503 until the forwarders have rebuilt a local edge's channel history
-        # from the log: a client let in earlier would hear the replay as news.
         services.edge_port = getattr(edge, "port", None)
         await BetsIn(
             edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
         ).start()
+        # The forwarders first rebuild a local edge's channel history from the log: a client
+        # let in earlier would hear the replay as news. /readyz waits for the same.
+        tasks.create_task(_admit_when_replayed(edge, outward), name="admit")
         await _wait_started(server)
         log.info(
             "serving",
@@ -117,6 +118,11 @@ def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[
         )
         for name, topic, route, delay in routes
     ]
+
+
+async def _admit_when_replayed(edge: EdgePort, outward: list[Forwarder]) -> None:
+    await asyncio.gather(*(forwarder.replayed.wait() for forwarder in outward))
+    await edge.admit_clients()
 
 
 async def _drain(engine: Engine, engine_task: asyncio.Task[None], grace_s: float) -> None:

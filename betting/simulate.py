@@ -30,13 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from betting.channels import (
-    USER_CHANNEL_PARAMS,
     bets_channel,
     bets_shard,
     odds_channel,
-    user_channel,
 )
-from betting.client import BettorEndpoints, bettor_realtime
+from betting.client import BettorEndpoints, UserFeed, bettor_realtime, bettor_rest
 from betting.domain.errors import invariant
 
 STAKES_MINOR = (100, 200, 500, 1_000, 2_000, 5_000)
@@ -328,6 +326,7 @@ class Bettor:
         self._stats = stats
         self._rng = rng
         self._realtime: Any = None
+        self._feed: UserFeed | None = None
         self._bets: Any = None
         self.pending: dict[str, int] = {}  # bet id -> publish start, monotonic ns
         self.in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)  # taken by `pace`, freed by `place`
@@ -336,14 +335,18 @@ class Bettor:
         self._realtime = bettor_realtime(self._endpoints, self.user_id)
         channels = self._realtime.channels
         # Outcomes first: a bet must never be answered on a channel nobody listens to yet.
-        mine = channels.get(user_channel(self.user_id), params=USER_CHANNEL_PARAMS)
-        await mine.subscribe("outcome", self._on_outcome)
+        self._feed = UserFeed(
+            self._realtime, bettor_rest(self._endpoints, self.user_id), self.user_id
+        )
+        await self._feed.subscribe({"outcome": self._on_outcome})
         for race_id in self._races:
             channel = channels.get(odds_channel(race_id), params={"delta": "vcdiff"})
             await channel.subscribe(self._odds_listener(race_id))
         self._bets = channels.get(bets_channel(bets_shard(self.user_id, self._shards)))
 
     async def close(self) -> None:
+        if self._feed is not None:
+            await self._feed.close()
         if self._realtime is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._realtime.close(), CLOSE_TIMEOUT_S)

@@ -6,7 +6,8 @@ from betting.config import EdgeKind, EdgeSettings
 from betting.edge.port import EdgePort
 
 
-def build_edge(settings: EdgeSettings) -> EdgePort:
+def build_edge(settings: EdgeSettings, *, hold_clients: bool = False) -> EdgePort:
+    """`hold_clients`: a local edge lets clients in only at `admit_clients()`."""
     if settings.kind is EdgeKind.ABLY:
         from betting.edge.ably_adapter import AblyEdge, AblySettings
 
@@ -31,5 +32,6 @@ def build_edge(settings: EdgeSettings) -> EdgePort:
             publish_rate_per_second=float(settings.publish_rate_per_second),
             publish_timeout_ms=settings.bet_publish_timeout_ms,
             token_ttl_ms_max=max(settings.token_ttl_ms, 86_400_000),
-        )
+        ),
+        hold_clients=hold_clients,
     )

@@ -102,6 +102,9 @@ class AblyEdge:
             self._realtime.connection.once_async("connected"), self._settings.connect_timeout_s
         )
 
+    async def admit_clients(self) -> None:
+        """Ably keeps its channels through our restarts: clients were never held back."""
+
     async def stop(self) -> None:
         for worker in self._workers:
             worker.cancel()

@@ -72,6 +72,13 @@ class EdgePort(Protocol):
 
     async def start(self) -> None: ...
 
+    async def admit_clients(self) -> None:
+        """Let clients in. A restarted local edge has lost its channels; `serve` replays the
+        log into them first, and a client let in during that replay would hear the past as
+        news (an odds version older than one it already had, under an id it never saw). Real
+        Ably keeps its channels: there is nothing to wait for."""
+        ...
+
     async def stop(self) -> None: ...
 
     async def publish(self, channel: str, messages: Sequence[OutboundMessage]) -> None: ...

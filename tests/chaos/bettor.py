@@ -17,14 +17,8 @@ import urllib.request
 import uuid
 from typing import Any
 
-from betting.channels import (
-    USER_CHANNEL_PARAMS,
-    bets_channel,
-    bets_shard,
-    odds_channel,
-    user_channel,
-)
-from betting.client import BettorEndpoints, bettor_realtime
+from betting.channels import bets_channel, bets_shard, odds_channel
+from betting.client import BettorEndpoints, UserFeed, bettor_realtime, bettor_rest
 from tests.chaos.ledger import AckedBet, Heard, Ledger, OddsWatch
 
 PUBLISH_TIMEOUT_S = 10.0
@@ -58,31 +52,55 @@ class ChaosBettor:
         self.watch = OddsWatch(user_id)
         self._latest: dict[str, dict[str, Any]] = {}  # race -> newest odds data seen
         self._realtime: Any = None
+        self._feed: UserFeed | None = None
         self._bets: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._in_flight = asyncio.Semaphore(IN_FLIGHT_MAX)
         self.connections = 0  # times the SDK reached CONNECTED (a resume counts too)
         self.revived = 0  # times the SDK gave up (FAILED) and the bettor connected it again
+        # The user channel's state changes: (monotonic time, previous, current, resumed, code).
+        self.channel_changes: list[tuple[float, str, str, bool, int | None]] = []
 
     async def connect(self) -> None:
         self._realtime = bettor_realtime(self.endpoints, self.user_id, **SDK_OPTIONS)
         self._realtime.connection.on("connected", self._on_connected)
         channels = self._realtime.channels
-        mine = channels.get(user_channel(self.user_id), params=USER_CHANNEL_PARAMS)
-        await mine.subscribe("outcome", self._on_outcome)
+        self._feed = UserFeed(
+            self._realtime, bettor_rest(self.endpoints, self.user_id), self.user_id
+        )
+        self._feed.on_change(self._on_channel_change)
+        await self._feed.subscribe({"outcome": self._on_outcome})
         for race_id in self._race_ids:
             channel = channels.get(odds_channel(race_id), params={"delta": "vcdiff"})
             await channel.subscribe("odds", self._odds_listener(race_id))
         self._bets = channels.get(bets_channel(bets_shard(self.user_id, self._shards)))
 
+    @property
+    def gaps_filled(self) -> int:
+        return self._feed.gaps_filled if self._feed else 0
+
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self._feed is not None:
+            await self._feed.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._realtime.close(), 5)
 
     def _on_connected(self, _change: Any) -> None:
         self.connections += 1
+
+    def _on_channel_change(self, change: Any) -> None:
+        reason = getattr(change, "reason", None)
+        self.channel_changes.append(
+            (
+                time.monotonic(),
+                str(getattr(change.previous, "value", change.previous)),
+                str(getattr(change.current, "value", change.current)),
+                bool(getattr(change, "resumed", False)),
+                getattr(reason, "code", None),
+            )
+        )
 
     @property
     def state(self) -> str:
@@ -187,7 +205,14 @@ class ChaosBettor:
 
 
 def acked(user_id: str, bet: dict[str, Any]) -> AckedBet:
-    return AckedBet(bet["bet_id"], user_id, bet["race_id"], bet["runner_id"], bet["stake_minor"])
+    return AckedBet(
+        bet["bet_id"],
+        user_id,
+        bet["race_id"],
+        bet["runner_id"],
+        bet["stake_minor"],
+        time.monotonic(),
+    )
 
 
 def _get_json(url: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class AckedBet:
     race_id: str
     runner_id: str
     stake_minor: int
+    acked_at: float = 0.0  # monotonic time of the ACK
 
 
 @dataclass

@@ -22,6 +22,7 @@ import asyncio
 import os
 import random
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,35 @@ def write_summary(lines: list[str]) -> None:
     SUMMARY.write_text(text)
 
 
+def unheard_story(
+    bet_ids: list[str], ledger: Ledger, bettors: list[ChaosBettor], started_at: float
+) -> list[str]:
+    """For a few unheard bets: when each was ACKed, and its bettor's user channel around it."""
+    by_user = {b.user_id: b for b in bettors}
+    lines = []
+    for bet_id in bet_ids[:3]:
+        bet = ledger.acked[bet_id]
+        bettor = by_user[bet.user_id]
+        at = bet.acked_at - started_at
+        changes = [
+            f"{t - started_at:.1f}s {previous}->{current}"
+            + (" resumed" if resumed else "")
+            + (f" ({code})" if code else "")
+            for t, previous, current, resumed, code in bettor.channel_changes
+            if abs(t - bet.acked_at) < 30
+        ]
+        lines.append(f"  {bet_id} of {bet.user_id} ACKed at {at:.1f}s; channel: {changes}")
+    return lines
+
+
+def channel_counts(bettors: list[ChaosBettor]) -> str:
+    kinds: Counter[str] = Counter()
+    for bettor in bettors:
+        for _, previous, current, resumed, _ in bettor.channel_changes:
+            kinds[f"{previous}->{current}{' resumed' if resumed else ''}"] += 1
+    return ", ".join(f"{kind} x{n}" for kind, n in sorted(kinds.items()))
+
+
 def sample(ids: list[str]) -> str:
     return f"{len(ids)}" + (f" (e.g. {', '.join(ids[:3])})" if ids else "")
 
@@ -196,6 +226,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
 
         loop = asyncio.get_running_loop()
         started_at = loop.time()
+        started_mono = time.monotonic()
         stop_at = time.monotonic() + seconds
         give_up_at = stop_at + GIVE_UP_S
         await asyncio.gather(
@@ -258,6 +289,9 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
                 f"  of the unheard, in bet-results={unheard_logged}; bettor connections: "
                 f"{', '.join(f'{b.user_id} {b.state} x{b.connections}' for b in bettors)}; "
                 f"revived after FAILED={sum(b.revived for b in bettors)}",
+                f"  user channel changes: {channel_counts(bettors)}; "
+                f"outcomes recovered from history: {sum(b.gaps_filled for b in bettors)}",
+                *unheard_story(delivered.unheard, ledger, bettors, started_mono),
                 f"money mismatches={len(mismatches)} over {len(RACES)} races x 2 instances",
                 f"odds messages={sum(b.watch.messages for b in bettors)} "
                 f"redelivered={sum(b.watch.redelivered for b in bettors)} "

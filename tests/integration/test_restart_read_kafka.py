@@ -24,7 +24,7 @@ from betting import codec
 from betting.channels import user_channel
 from betting.client import BettorEndpoints, bettor_realtime
 from betting.config import KafkaSettings
-from betting.domain.model import Bet, Outcome
+from betting.domain.model import Bet, OddsSnapshot, Outcome, RaceState, RunnerPrice
 from betting.domain.money import Odds
 from betting.health import Readiness
 from betting.log.kafka import KafkaLog
@@ -318,4 +318,55 @@ async def test_two_instances_each_edge_hears_every_outcome_and_a_restart_rebuild
         for server in servers:
             server.kill()
             server.wait(30)
+        await event_log.stop()
+
+
+def _odds(settings: object, race_id: str, version: int) -> Outgoing:
+    snapshot = OddsSnapshot(
+        race_id, version, RaceState.OPEN, (RunnerPrice("car-1", Odds.parse("2.00")),), _now_ms()
+    )
+    topic = settings.topics.odds  # type: ignore[attr-defined]
+    return Outgoing(topic, race_id.encode(), codec.encode_odds(snapshot), 0)
+
+
+async def test_a_starting_edge_lets_clients_in_only_once_its_history_is_rebuilt(
+    kafka_bootstrap: str, unique_name: str
+) -> None:
+    """A client let in while the forwarders replay the log would hear the past as news: odds
+    older than what it may already hold, under ids it never saw. The edge holds its port shut
+    until the replay is done; a client then hears only what is new."""
+    env = pipeline_env(kafka_bootstrap, unique_name)
+    settings = pipeline_settings(env)
+    event_log = await open_log(settings)
+    producer = event_log.producer()
+    replayed = 20_000  # the log's last two minutes of one race's odds, for the edge to replay
+    for first in range(1, replayed + 1, 1_000):
+        await producer.send([_odds(settings, "race-x", v) for v in range(first, first + 1_000)])
+    http, edge = free_port(), free_port()
+    server = start_serve({**env, "BETTING_SERVER__PORT": str(http),
+                          "BETTING_EDGE__PORT": str(edge)})  # fmt: skip
+    endpoints = BettorEndpoints(f"http://127.0.0.1:{http}", "127.0.0.1", edge, tls=False)
+    client = None
+    try:
+        while True:  # sign in as soon as the HTTP port answers; the SDK retries the edge
+            try:
+                await asyncio.to_thread(_races, http)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        client = bettor_realtime(endpoints, "carol", disconnected_retry_timeout=100)
+        queue = await _subscribed(client, "outbound:odds:race-x")
+        await until_ready(http, 200, 90)
+        await producer.send([_odds(settings, "race-x", replayed + 1)])
+        versions: list[int] = []
+        while replayed + 1 not in versions:
+            message = await asyncio.wait_for(queue.get(), 30)
+            versions.append(int(message.data["version"]))
+        assert versions == [replayed + 1], f"heard {len(versions)}, from {versions[0]}"
+    finally:
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+        server.kill()
+        server.wait(30)
         await event_log.stop()

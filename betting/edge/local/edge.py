@@ -29,10 +29,16 @@ log = logging.getLogger(__name__)
 
 
 class LocalEdge:
-    def __init__(self, settings: LocalEdgeSettings | None = None) -> None:
+    """`hold_clients`: bind the port at `start` but let clients in only at `admit_clients`,
+    so that `serve` can first rebuild channel history from the log (see the edge port)."""
+
+    def __init__(
+        self, settings: LocalEdgeSettings | None = None, *, hold_clients: bool = False
+    ) -> None:
         self.settings = settings or LocalEdgeSettings()
         self.hub = Hub(self.settings)
         self._server = EdgeServer(self.hub)
+        self._hold_clients = hold_clients
         self._started = False
         self._published = 0
 
@@ -43,8 +49,11 @@ class LocalEdge:
 
     async def start(self) -> None:
         invariant(not self._started, "LocalEdge started twice")
-        await self._server.start()
+        await self._server.start(admit=not self._hold_clients)
         self._started = True
+
+    async def admit_clients(self) -> None:
+        await self._server.admit()
 
     async def stop(self) -> None:
         if self._started:

@@ -312,14 +312,27 @@ class EdgeServer:
         port: int = self._server.sockets[0].getsockname()[1]
         return port
 
-    async def start(self) -> None:
+    async def start(self, *, admit: bool = True) -> None:
+        """Bind the port; with `admit` False, clients are let in only by `admit()`."""
         loop = asyncio.get_running_loop()
         settings = self._hub.settings
         self._server = await loop.create_server(
-            lambda: EdgeProtocol(self._hub), settings.host, settings.port, backlog=4096
+            lambda: EdgeProtocol(self._hub),
+            settings.host,
+            settings.port,
+            backlog=4096,
+            start_serving=admit,
         )
         self._hub.start()
-        log.info("local edge listening", extra={"host": settings.host, "port": self.port})
+        log.info(
+            "local edge listening" if admit else "local edge bound; clients held back",
+            extra={"host": settings.host, "port": self.port},
+        )
+
+    async def admit(self) -> None:
+        if self._server is not None and not self._server.is_serving():
+            await self._server.start_serving()
+            log.info("local edge admitting clients", extra={"port": self.port})
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -96,14 +96,48 @@ function buildPage(realtime, session, betShards) {
   return { races, myBets, slip, notices, route, refresh };
 }
 
+const SEEN_IDS_MAX = 10000;
+
+// While Ably can resume my channel it delivers everything in order. When it cannot (the edge
+// restarted, the page reconnected elsewhere, the channel was suspended), the re-attach says
+// resumed=false and brings only new messages: the page then reads the channel's history (its
+// last two minutes). Each message is handled once, by id, however it came.
 function subscribeToMyChannel(realtime, userId, page) {
   const channel = realtime.channels.get(`outbound:user:${userId}`);
-  channel.subscribe("outcome", ({ data }) => {
-    page.myBets.applyOutcome(data);
-    page.slip.onOutcome(data);
+  const handlers = {
+    outcome: (data) => {
+      page.myBets.applyOutcome(data);
+      page.slip.onOutcome(data);
+    },
+    settlement: (data) => page.myBets.applySettlement(data),
+    notice: (data) => page.notices.show(data),
+  };
+  const seen = new Set();
+  const handle = (message) => {
+    if (message.id) {
+      if (seen.has(message.id)) return;
+      seen.add(message.id);
+      if (seen.size > SEEN_IDS_MAX) seen.delete(seen.values().next().value);
+    }
+    handlers[message.name]?.(message.data);
+  };
+  const fillGap = async () => {
+    try {
+      const history = await channel.history({ limit: 100 });
+      for (const message of [...history.items].reverse()) handle(message);
+    } catch {
+      await page.myBets.load(); // the list from the server is the truth
+    }
+  };
+  let attachedBefore = false;
+  channel.on("attached", (change) => {
+    if (attachedBefore && !change.resumed) fillGap();
+    attachedBefore = true;
   });
-  channel.subscribe("settlement", ({ data }) => page.myBets.applySettlement(data));
-  channel.subscribe("notice", ({ data }) => page.notices.show(data));
+  channel.on("update", (change) => {
+    if (!change.resumed) fillGap();
+  });
+  channel.subscribe(handle);
 }
 
 function signOut(realtime) {
