@@ -5,14 +5,16 @@
   producer: outputs and consumed offsets commit in one transaction
   (`send_offsets_to_transaction`), so each input has exactly one effect. Partitions are
   assigned with the range assignor, so partition N of `bets` and of `races` land together.
-- A fenced producer (another instance took our transactional id) is fatal: it is raised as is
-  and stops the process. Anything else a broker outage can raise becomes `LogUnavailable`,
-  which the caller answers by rewinding and retrying.
+- Each input partition has its own transactional id (`<prefix>-p<N>`), claimed by whoever
+  the group assigns it to, so a zombie owner is fenced (see `KafkaProcessor`). A fenced
+  partition, and anything else a broker outage can raise, becomes `LogUnavailable`, which
+  the caller answers by rewinding and rebuilding what it still owns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -191,13 +193,12 @@ class KafkaLog:
     def processor(
         self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
     ) -> Processor:
-        transactional_id = f"{self.settings.transactional_id_prefix}-{instance_id}"
         return KafkaProcessor(
             self._options,
             group_id,
             topics,
             listener,
-            transactional_id,
+            self.settings.transactional_id_prefix,
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
 
@@ -503,24 +504,43 @@ class _KafkaReader:
 
 
 class KafkaProcessor(_KafkaGroupConsumer):
+    """A group member that owns input partitions and commits each one's outputs in a
+    transaction of that partition's own transactional producer, `<prefix>-p<N>`.
+
+    Why per partition: a partition can move to another instance while its last owner still
+    runs, such as one the group evicted while it stalled, which has not heard yet. Kafka
+    fences such a zombie by transactional id; KIP-447's fencing by group generation needs a
+    TxnOffsetCommit that aiokafka does not send (v0), and the engine's positions ride in the
+    changelog anyway. So the instance assigned partition N starts producer `<prefix>-pN`
+    (`claim`, which the engine calls before it restores N's books): that fences every
+    earlier owner of N and aborts its open transaction, and the restore reads what was
+    committed. A zombie's next commit of N then fails as fenced: N leaves its
+    `assignment()` until the group's next rebalance, and its commit raises
+    `LogUnavailable`, so the engine rebuilds without N.
+
+    Outputs name their partition (the input partition they came from: the topics are
+    co-partitioned); one batch's partitions commit in parallel, each all or nothing.
+    """
+
     def __init__(
         self,
         options: dict[str, Any],
         group_id: str,
         topics: Sequence[str],
         listener: PartitionListener,
-        transactional_id: str,
+        transactional_id_prefix: str,
         **extra: Any,
     ) -> None:
         super().__init__(options, group_id, topics, listener, **extra)
         self._options = options
-        self._transactional_id = transactional_id
-        self._producer = self._new_producer()
+        self._prefix = transactional_id_prefix
+        self._producers: dict[int, AIOKafkaProducer] = {}  # claimed partitions
+        self._fenced: set[int] = set()  # taken by a newer owner until the next assignment
 
-    def _new_producer(self) -> AIOKafkaProducer:
+    def _new_producer(self, number: int) -> AIOKafkaProducer:
         return AIOKafkaProducer(
             **self._options,
-            transactional_id=self._transactional_id,
+            transactional_id=f"{self._prefix}-p{number}",
             enable_idempotence=True,
             # A batch is sent whole at commit: no lingering, and room for a whole batch per
             # partition, since a full buffer waits for AddPartitionsToTxn before it drains.
@@ -532,39 +552,111 @@ class KafkaProcessor(_KafkaGroupConsumer):
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
         )
 
-    async def start(self) -> None:
-        try:
-            await self._producer.start()  # fences and aborts any earlier life of our id
-        except KafkaError as error:
-            await self._producer.stop()
-            self._producer = self._new_producer()
-            raise LogUnavailable(f"cannot start transactional producer: {error}") from error
-        await super().start()
+    async def claim(self, partitions: set[TopicPartitionKey]) -> None:
+        """Start the producers of these partitions, fencing their earlier owners; retried
+        while the log is away (the restore that follows could not run without it either)."""
+        await self._claim({number for _, number in partitions})
+
+    async def _claim(self, numbers: set[int]) -> None:
+        await asyncio.gather(*(self._claim_one(number) for number in numbers))
+
+    async def _claim_one(self, number: int) -> None:
+        await self._release_one(number)
+        self._fenced.discard(number)
+        delay_s = 0.1
+        while True:
+            producer = self._new_producer(number)
+            try:
+                await producer.start()  # InitProducerId: fences and aborts earlier owners
+                self._producers[number] = producer
+                return
+            except KafkaError as error:
+                await producer.stop()
+                log.warning(
+                    "cannot claim partition; retrying",
+                    extra={"fields": {"partition": number, "error": str(error)}},
+                )
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, 5.0)
+
+    async def release(self, partitions: set[TopicPartitionKey]) -> None:
+        await self._release({number for _, number in partitions})
+
+    async def _release(self, numbers: set[int]) -> None:
+        await asyncio.gather(*(self._release_one(number) for number in numbers))
+        self._fenced -= numbers
+
+    async def _release_one(self, number: int) -> None:
+        producer = self._producers.pop(number, None)
+        if producer is not None:
+            with contextlib.suppress(KafkaError):
+                await producer.stop()
 
     async def stop(self) -> None:
         await super().stop()
-        await self._producer.stop()
+        await self._release(set(self._producers))
+
+    def assignment(self) -> set[TopicPartitionKey]:
+        """The assigned partitions this instance still owns: claimed, and not fenced."""
+        return {(t, n) for t, n in super().assignment() if n in self._producers}
+
+    def resume(self, partitions: set[TopicPartitionKey]) -> None:
+        super().resume({(t, n) for t, n in partitions if n not in self._fenced})
 
     async def commit(  # type: ignore[override]
         self, outputs: Sequence[Outgoing], positions: Mapping[TopicPartitionKey, int]
     ) -> None:
-        offsets = {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
-        try:
-            async with self._producer.transaction():
-                await _send_all(self._producer, outputs)
-                if offsets:
-                    await self._producer.send_offsets_to_transaction(offsets, self._group_id)
-        except ProducerFenced:
-            raise
-        except KafkaError as error:
-            raise LogUnavailable(f"transaction failed: {error}") from error
+        by_partition: dict[int, tuple[list[Outgoing], dict[TopicPartition, int]]] = {}
+        for output in outputs:
+            if output.partition is None:
+                raise ValueError(f"an engine output to {output.topic} names no partition")
+            by_partition.setdefault(output.partition, ([], {}))[0].append(output)
+        for (topic, number), offset in positions.items():
+            by_partition.setdefault(number, ([], {}))[1][TopicPartition(topic, number)] = offset
+        unowned = sorted(set(by_partition) - set(self._producers))
+        if unowned:
+            raise LogUnavailable(f"partitions {unowned} are no longer owned")
+        results = await asyncio.gather(
+            *(self._commit_one(n, outs, offsets) for n, (outs, offsets) in by_partition.items()),
+            return_exceptions=True,
+        )
+        failures = [result for result in results if isinstance(result, BaseException)]
+        fenced = sorted(n for n, r in zip(by_partition, results, strict=True)
+                        if isinstance(r, ProducerFenced))  # fmt: skip
+        if fenced:
+            await self._lose(set(fenced))
+            raise LogUnavailable(f"partitions {fenced} were taken by a newer owner")
+        if failures:
+            error = failures[0]
+            if isinstance(error, KafkaError):
+                raise LogUnavailable(f"transaction failed: {error}") from error
+            raise error
+
+    async def _commit_one(
+        self, number: int, outputs: list[Outgoing], offsets: dict[TopicPartition, int]
+    ) -> None:
+        producer = self._producers[number]
+        async with producer.transaction():
+            await _send_all(producer, outputs)
+            if offsets:
+                await producer.send_offsets_to_transaction(offsets, self._group_id)
+
+    async def _lose(self, numbers: set[int]) -> None:
+        """Fenced: another instance owns these now. Stop reading them until the group's next
+        assignment says otherwise; their books are rebuilt by whoever owns them."""
+        for number in numbers:
+            await self._release_one(number)
+        self._fenced |= numbers
+        log.warning(
+            "partitions taken by a newer owner", extra={"fields": {"partitions": sorted(numbers)}}
+        )
+        self.pause({(t, n) for t, n in super().assignment() if n in numbers})
 
     async def rewind(self) -> None:
-        """A failed transaction may leave the producer unusable: start a new one, then seek."""
-        await self._producer.stop()
-        self._producer = self._new_producer()
+        """A failed transaction may leave a producer unusable: claim the owned partitions
+        afresh (fenced ones wait for the group), then seek to the committed positions."""
         try:
-            await self._producer.start()
+            await self._claim(set(self._producers))
             await super().rewind()
         except KafkaError as error:
             raise LogUnavailable(f"cannot rewind: {error}") from error

@@ -227,6 +227,12 @@ class _MemoryProcessor(_MemoryGroupConsumer):
     async def stop(self) -> None:
         await self._listener.on_revoked(set(self._positions))
 
+    async def claim(self, partitions: set[TopicPartition]) -> None:
+        """One process owns everything: there is no one to fence."""
+
+    async def release(self, partitions: set[TopicPartition]) -> None:
+        pass
+
     async def commit(  # type: ignore[override]
         self, outputs: Sequence[Outgoing], positions: Mapping[TopicPartition, int]
     ) -> None:

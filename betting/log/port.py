@@ -75,6 +75,15 @@ class Processor(Protocol):
         """Go back to the last committed positions of the assigned partitions."""
         ...
 
+    async def claim(self, partitions: set[TopicPartition]) -> None:
+        """Take newly assigned partitions as this member's own, before their state is
+        restored: on Kafka this fences every earlier owner (see `KafkaProcessor`)."""
+        ...
+
+    async def release(self, partitions: set[TopicPartition]) -> None:
+        """Let revoked partitions go, once their last batch is committed."""
+        ...
+
     async def seek(self, positions: Mapping[TopicPartition, int]) -> None:
         """Continue the given partitions from these offsets."""
         ...

@@ -265,7 +265,9 @@ class Engine:
                     self._inbox.clear()  # the rewind fetches them again
                     self._inbox_records = 0
                     await processor.rewind()
-                    await self._restore({number for _, number in processor.assignment()})
+                    owned = {number for _, number in processor.assignment()}
+                    self._forget(set(), set(self.books) - owned)  # fenced: a newer owner's
+                    await self._restore(owned)
                 self._ready_if_owning()
                 return
             except LogUnavailable:
@@ -313,7 +315,9 @@ class Engine:
             self._readiness.not_ready("engine", "waiting for its partitions")
 
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        async with self._lock:
+        async with self._lock:  # no batch runs between the claim and the restore
+            if self._processor is not None:
+                await self._processor.claim(partitions)  # fences their earlier owners
             await self._restore({number for _, number in partitions})
             self._owns_partitions = True  # perhaps none: a group may have more members
             self._ready_if_owning()
@@ -323,11 +327,16 @@ class Engine:
         self._ready_if_owning()
         # Taking the lock waits for the batch in flight to commit before the partitions go.
         async with self._lock:
-            self._forget_queued(partitions)
-            for _, number in partitions:
-                for race_id in self.books.pop(number, {}):
-                    self._published_at_ms.pop(race_id, None)
-                    self._races.pop(race_id, None)
+            self._forget(partitions, {number for _, number in partitions})
+            if self._processor is not None:
+                await self._processor.release(partitions)
+
+    def _forget(self, partitions: set[TopicPartition], numbers: set[int]) -> None:
+        self._forget_queued(partitions)
+        for number in numbers:
+            for race_id in self.books.pop(number, {}):
+                self._published_at_ms.pop(race_id, None)
+                self._races.pop(race_id, None)
 
     def _forget_queued(self, partitions: set[TopicPartition]) -> None:
         """Drop fetched records of partitions that go: their next owner reads them again."""

@@ -38,15 +38,15 @@ class KillingProcessor(KafkaProcessor):
         if not doomed or not outputs:
             await super().commit(outputs, positions)
             return
-        from aiokafka import TopicPartition
-
-        producer = self._producer
-        await producer.begin_transaction()
-        await _send_all(producer, outputs)
-        offsets = {TopicPartition(t, p): offset for (t, p), offset in positions.items()}
-        if offsets:
-            await producer.send_offsets_to_transaction(offsets, self._group_id)
-        await producer.flush()
+        by_partition: dict[int, list[Outgoing]] = {}
+        for record in outputs:
+            assert record.partition is not None
+            by_partition.setdefault(record.partition, []).append(record)
+        for number, records in by_partition.items():  # every partition's transaction open
+            producer = self._producers[number]
+            await producer.begin_transaction()
+            await _send_all(producer, records)
+            await producer.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -57,13 +57,12 @@ class KillingLog(KafkaLog):
     def processor(
         self, group_id: str, topics: Sequence[str], listener: PartitionListener, instance_id: str
     ) -> Processor:
-        transactional_id = f"{self.settings.transactional_id_prefix}-{instance_id}"
         processor = KillingProcessor(
             self._options,
             group_id,
             topics,
             listener,
-            transactional_id,
+            self.settings.transactional_id_prefix,
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         processor.kill_in_batch = self.kill_in_batch
