@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import signal
 import subprocess
 import urllib.request
 from dataclasses import dataclass, field
@@ -64,6 +66,15 @@ class Instance:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    def pause(self) -> None:
+        """SIGSTOP: the process stalls, as in a long GC pause or a frozen VM, sockets open."""
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.process is not None:
+            os.kill(self.process.pid, signal.SIGCONT)
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
@@ -76,29 +87,42 @@ class Instance:
             return answer
 
 
+# A stall past the engine's 10 s session timeout: the group gives the stalled instance's
+# partitions to the other, and the stalled one wakes with a batch in hand (a zombie).
+PAUSE_S = (12.0, 16.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
     at_s: float  # seconds into the load
     target: str  # an instance id, or BROKER
-    down_s: float  # how long it stays down before the restart
+    down_s: float  # how long it stays down (or stalled) before the restart (or the wake)
+    pause: bool = False  # SIGSTOP then SIGCONT, instead of kill -9 then a restart
 
 
-def fault_plan(rng: random.Random, seconds: float, kills: int, instances: list[str]) -> list[Fault]:
-    """`kills` kill -9s of a random instance and one broker kill, at random moments inside the
-    load (none in its first or last tenth), in time order."""
-    times = sorted(rng.uniform(0.1 * seconds, 0.85 * seconds) for _ in range(kills + 1))
-    broker_at = rng.randrange(len(times))
-    return [
-        Fault(at_s, BROKER, rng.uniform(5.0, 10.0))
-        if n == broker_at
-        else Fault(at_s, rng.choice(instances), rng.uniform(0.2, 3.0))
-        for n, at_s in enumerate(times)
-    ]
+def fault_plan(
+    rng: random.Random, seconds: float, kills: int, instances: list[str], pauses: int = 1
+) -> list[Fault]:
+    """`kills` kill -9s of a random instance, `pauses` stalls of one, and one broker kill, at
+    random moments inside the load (none in its first or last tenth), in time order."""
+    times = sorted(rng.uniform(0.1 * seconds, 0.85 * seconds) for _ in range(kills + pauses + 1))
+    kinds = ["broker"] + ["pause"] * pauses + ["kill"] * kills
+    rng.shuffle(kinds)
+    plan = []
+    for at_s, kind in zip(times, kinds, strict=True):
+        if kind == "broker":
+            plan.append(Fault(at_s, BROKER, rng.uniform(5.0, 10.0)))
+        elif kind == "pause":
+            plan.append(Fault(at_s, rng.choice(instances), rng.uniform(*PAUSE_S), pause=True))
+        else:
+            plan.append(Fault(at_s, rng.choice(instances), rng.uniform(0.2, 3.0)))
+    return plan
 
 
 @dataclass
 class FaultLog:
     kills: int = 0
+    pauses: int = 0
     broker_kills: int = 0
     lines: list[str] = field(default_factory=list)
     crashes: list[str] = field(default_factory=list)  # instances found dead before a kill
@@ -129,6 +153,15 @@ async def inject(
                 await asyncio.sleep(fault.down_s)
             finally:  # the session's broker serves the tests after this one too
                 await asyncio.to_thread(broker.restart)
+        elif fault.pause:
+            instance = instances[fault.target]
+            faults.check_alive(instance)
+            instance.pause()
+            faults.pauses += 1
+            try:
+                await asyncio.sleep(fault.down_s)
+            finally:
+                instance.resume()
         else:
             instance = instances[fault.target]
             faults.check_alive(instance)
@@ -136,4 +169,5 @@ async def inject(
             faults.kills += 1
             await asyncio.sleep(fault.down_s)
             instance.start()
-        faults.lines.append(f"t={at_s:.1f}s kill -9 {fault.target}, down {fault.down_s:.1f}s")
+        what = "SIGSTOP" if fault.pause else "kill -9"
+        faults.lines.append(f"t={at_s:.1f}s {what} {fault.target}, down {fault.down_s:.1f}s")

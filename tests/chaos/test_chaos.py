@@ -4,16 +4,18 @@ Two instances share one consumer group on the real broker, each with its own loc
 stable `kafka.instance_id`. Bettors on the official ably SDK, half on each edge, watch every
 race's odds, bet on their own shard channel and listen on their own user channel. During the
 load a seeded plan kills a random instance with SIGKILL (restarted with its instance id) at
-least five times, and the broker once. After a settle period the test demands:
+least five times, stalls one with SIGSTOP past its session timeout (a zombie when it
+wakes), and kills the broker once. After a settle period the test demands:
 
 - every bet the SDK reported ACKed has exactly one outcome in `bet-results` (read directly,
   read_committed; a repeat may only be the same first outcome) and its bettor heard it;
 - each race's book money per runner, on both instances, equals the accepted stakes;
 - odds versions strictly increase at every client (the rule is in `ledger.py`).
 
-`CHAOS_SECONDS` (default 75), `CHAOS_KILLS` (default 5), `CHAOS_BETTORS` (default 8) and
-`CHAOS_SEED` (default: random, printed) set the run; `make chaos` runs a longer one. The
-summary is printed and written to `artifacts/chaos-summary.txt`.
+`CHAOS_SECONDS` (default 75), `CHAOS_KILLS` (default 5), `CHAOS_PAUSES` (default 1),
+`CHAOS_BETTORS` (default 8) and `CHAOS_SEED` (default: random, printed) set the run;
+`make chaos` runs a longer one. The summary is printed and written to
+`artifacts/chaos-summary.txt`.
 """
 
 from __future__ import annotations
@@ -183,6 +185,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
 ) -> None:
     seconds = env_int("CHAOS_SECONDS", 75)
     kills = max(5, env_int("CHAOS_KILLS", 5))
+    pauses = env_int("CHAOS_PAUSES", 1)
     bettor_count = env_int("CHAOS_BETTORS", 8)
     seed = env_int("CHAOS_SEED", random.SystemRandom().randrange(2**32))
     rng = random.Random(seed)
@@ -210,7 +213,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
         )
         for n in range(bettor_count)
     ]
-    plan = fault_plan(rng, seconds, kills, sorted(instances))
+    plan = fault_plan(rng, seconds, kills, sorted(instances), pauses)
     faults = FaultLog()
     try:
         for instance in instances.values():
@@ -276,7 +279,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
         write_summary(
             [
                 f"chaos: seed={seed} seconds={seconds} bettors={bettor_count} "
-                f"kills={faults.kills} broker_kills={faults.broker_kills}",
+                f"kills={faults.kills} pauses={faults.pauses} broker_kills={faults.broker_kills}",
                 *(f"  {line}" for line in faults.lines),
                 f"bets sent={len(ledger.sent)} acked={len(ledger.acked)} "
                 f"unacked={len(ledger.sent) - len(ledger.acked)} attempts={ledger.attempts} "
@@ -300,7 +303,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
                 *(f"  - {failure}" for failure in failures),
             ]
         )
-        assert faults.kills >= 5 and faults.broker_kills == 1
+        assert faults.kills >= 5 and faults.broker_kills == 1 and faults.pauses == pauses
         assert not failures, "\n".join(failures)
     finally:
         for bettor in bettors:

@@ -108,10 +108,12 @@ def test_a_watcher_that_missed_the_newest_odds_is_behind() -> None:
     ]
 
 
-def test_the_fault_plan_is_seeded_and_kills_as_many_times_as_asked() -> None:
-    plan = fault_plan(random.Random(7), 75, 5, ["a", "b"])
-    assert plan == fault_plan(random.Random(7), 75, 5, ["a", "b"])
+def test_the_fault_plan_is_seeded_and_kills_and_stalls_as_many_times_as_asked() -> None:
+    plan = fault_plan(random.Random(7), 75, 5, ["a", "b"], pauses=2)
+    assert plan == fault_plan(random.Random(7), 75, 5, ["a", "b"], pauses=2)
     assert [f.target for f in plan].count(BROKER) == 1
-    assert sum(f.target in ("a", "b") for f in plan) == 5
+    assert sum(f.target in ("a", "b") and not f.pause for f in plan) == 5
+    assert sum(f.target in ("a", "b") and f.pause for f in plan) == 2
+    assert all(f.down_s > 10 for f in plan if f.pause)  # past the session timeout
     assert [f.at_s for f in plan] == sorted(f.at_s for f in plan)
     assert all(7.5 <= f.at_s <= 63.75 for f in plan)
