@@ -553,7 +553,7 @@ class Ledger:
 
     def records(self) -> LedgerRecords:
         """What the ledger is made of; everything else is derived from these."""
-        users = tuple(name for name in self._accounts if is_user_account(name))
+        users = tuple(sorted(name for name in self._accounts if is_user_account(name)))
         return LedgerRecords(self.clock_ms, users, tuple(self._journal), dict(self._limits))
 
     @classmethod
