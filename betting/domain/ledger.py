@@ -31,7 +31,6 @@ balance; bad values (a malformed id, an amount out of range) raise `InvalidValue
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -39,134 +38,48 @@ from betting.domain.errors import InvalidValue, invariant
 from betting.domain.limits import Limit, RollingSum, UserLimits, exceeds
 from betting.domain.money import ODDS_MAX_HUNDREDTHS, ODDS_SCALE
 from betting.domain.serial import check_id, check_integer, check_time
-
-HOUSE_ACCOUNT = "#house"  # "#" is never in a user id, so no user can own these names
-WORLD_ACCOUNT = "#world"
-AMOUNT_MINOR_MAX = 10**15  # one transfer; as serial.STAKE_MINOR_MAX
-STATEMENT_PAGE_MAX = 1_000
-
-
-class TransferKind(enum.StrEnum):
-    DEPOSIT = "deposit"  # world -> user
-    WITHDRAWAL = "withdrawal"  # user -> world
-    DEMO_CREDIT = "demo_credit"  # house -> user, once, when the account opens
-    HOLD = "hold"  # user -> house, pending: a stake reserved at acceptance
-    POST = "post"  # the hold posted: the stake is the house's
-    RELEASE = "release"  # the hold voided: the stake is the bettor's again
-    PAYOUT = "payout"  # house -> user: a winning bet's return, stake included
-
-
-_BET_KINDS = frozenset(
-    {TransferKind.HOLD, TransferKind.POST, TransferKind.RELEASE, TransferKind.PAYOUT}
+from betting.domain.transfers import (
+    AMOUNT_MINOR_MAX,
+    BET_KINDS,
+    HOUSE_ACCOUNT,
+    STATEMENT_PAGE_MAX,
+    WORLD_ACCOUNT,
+    AccountBalance,
+    Difference,
+    Hold,
+    HoldState,
+    LedgerRecords,
+    LedgerResult,
+    Refusal,
+    StatementEntry,
+    StatementPage,
+    Transfer,
+    TransferKind,
+    accounts_of,
+    is_user_account,
+    transfer_id,
 )
 
-
-class Refusal(enum.StrEnum):
-    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
-    TRANSFER_ID_REUSED = "TRANSFER_ID_REUSED"
-    SELF_EXCLUDED = "SELF_EXCLUDED"
-    LOSS_LIMIT = "LOSS_LIMIT"
-    DEPOSIT_LIMIT = "DEPOSIT_LIMIT"
-    NO_SUCH_HOLD = "NO_SUCH_HOLD"
-    HOLD_ALREADY_POSTED = "HOLD_ALREADY_POSTED"
-    HOLD_ALREADY_RELEASED = "HOLD_ALREADY_RELEASED"
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer:
-    transfer_id: str
-    kind: TransferKind
-    debit_account: str
-    credit_account: str
-    amount_minor: int
-    at_ms: int
-    reference: str  # a deposit's or withdrawal's request id; a stake's bet id; "" for demo
-    race_id: str = ""  # a stake's race, on its hold and each of its ends
-
-    def same_content(self, other: Transfer) -> bool:
-        """Equal but for the time: a retry comes later."""
-        return replace(other, at_ms=self.at_ms) == self
-
-    @property
-    def user_id(self) -> str:
-        return self.credit_account if self.debit_account.startswith("#") else self.debit_account
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerResult:
-    """The transfers an operation made (or made the first time), or why it was refused."""
-
-    transfers: tuple[Transfer, ...] = ()
-    refusal: Refusal | None = None
-    detail: str = ""
-
-    @property
-    def accepted(self) -> bool:
-        return self.refusal is None
-
-
-class HoldState(enum.StrEnum):
-    PENDING = "pending"
-    POSTED = "posted"
-    RELEASED = "released"
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    user_id: str
-    bet_id: str
-    race_id: str
-    amount_minor: int
-    state: HoldState = HoldState.PENDING
-    payout_minor: int = 0  # once posted: what the bettor was paid (0 on a loss)
-
-
-@dataclass(frozen=True, slots=True)
-class AccountBalance:
-    account_id: str
-    debits_posted_minor: int
-    credits_posted_minor: int
-    debits_pending_minor: int
-    credits_pending_minor: int
-
-    @property
-    def balance_minor(self) -> int:
-        return self.credits_posted_minor - self.debits_posted_minor
-
-    @property
-    def available_minor(self) -> int:
-        return self.balance_minor - self.debits_pending_minor
-
-
-@dataclass(frozen=True, slots=True)
-class StatementEntry:
-    transfer: Transfer
-    balance_after_minor: int
-    available_after_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class StatementPage:
-    entries: tuple[StatementEntry, ...]
-    next_cursor: int | None  # pass it back for the next page; None: this was the last
-
-
-@dataclass(frozen=True, slots=True)
-class Difference:
-    """A figure the ledger holds that its transfers do not give."""
-
-    account_id: str
-    figure: str
-    recorded_minor: int
-    recomputed_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerRecords:
-    clock_ms: int
-    user_accounts: tuple[str, ...]  # every user account, with transfers or not
-    journal: tuple[Transfer, ...]
-    limits: dict[str, UserLimits]
+__all__ = [
+    "AMOUNT_MINOR_MAX",
+    "HOUSE_ACCOUNT",
+    "STATEMENT_PAGE_MAX",
+    "WORLD_ACCOUNT",
+    "AccountBalance",
+    "Difference",
+    "Hold",
+    "HoldState",
+    "Ledger",
+    "LedgerRecords",
+    "LedgerResult",
+    "Refusal",
+    "StatementEntry",
+    "StatementPage",
+    "Transfer",
+    "TransferKind",
+    "is_user_account",
+    "transfer_id",
+]
 
 
 @dataclass(slots=True)
@@ -187,19 +100,6 @@ class _Account:
             self.debits_pending_minor,
             self.credits_pending_minor,
         )
-
-
-def transfer_id(kind: TransferKind, user_id: str, reference: str) -> str:
-    """The id a transfer must have: ":" is never in an id, so no two kinds can collide."""
-    if kind in (TransferKind.DEPOSIT, TransferKind.WITHDRAWAL):
-        return f"{kind}:{reference}"
-    if kind is TransferKind.DEMO_CREDIT:
-        return f"{kind}:{user_id}"
-    return f"{kind}:{user_id}:{reference}"
-
-
-def is_user_account(account_id: str) -> bool:
-    return not account_id.startswith("#")
 
 
 class Ledger:
@@ -247,14 +147,9 @@ class Ledger:
         first = self._replay(deposit)
         if first is not None:
             return first
-        limits = self._limits.get(user_id, UserLimits())
-        if limits.excluded(now_ms):
-            return _refused(Refusal.SELF_EXCLUDED, f"until {limits.excluded_until_ms}")
-        used_minor = self.deposited_minor(user_id)
-        limit_minor = limits.deposit.at(now_ms)
-        if exceeds(limit_minor, used_minor, amount_minor):
-            detail = f"deposited {used_minor} of {limit_minor} in 24 h"
-            return _refused(Refusal.DEPOSIT_LIMIT, detail)
+        refused = self._refusal(user_id, amount_minor, now_ms, TransferKind.DEPOSIT)
+        if refused is not None:
+            return refused
         self._record(deposit)
         return LedgerResult((deposit,))
 
@@ -279,7 +174,12 @@ class Ledger:
     def hold(
         self, user_id: str, bet_id: str, race_id: str, amount_minor: int, at_ms: int
     ) -> LedgerResult:
-        """Reserve a stake; refused when the bettor's available balance or limits forbid it."""
+        """Reserve a stake. Refused, in this order of reasons, when the bettor is self-excluded
+        (SELF_EXCLUDED), when it would take the net loss of the last 24 h past the loss limit
+        (LOSS_LIMIT), or when the available balance does not cover it (INSUFFICIENT_FUNDS).
+
+        A replay answers the first result even after the hold ended: `hold_of` tells its state.
+        """
         user_id, bet_id, amount_minor = _checked(user_id, bet_id, amount_minor)
         race_id = check_id(race_id, "race_id")
         now_ms = self._tick(at_ms)
@@ -287,16 +187,9 @@ class Ledger:
         first = self._replay(hold)
         if first is not None:
             return first
-        limits = self._limits.get(user_id, UserLimits())
-        if limits.excluded(now_ms):
-            return _refused(Refusal.SELF_EXCLUDED, f"until {limits.excluded_until_ms}")
-        lost_minor = self.lost_minor(user_id)
-        limit_minor = limits.loss.at(now_ms)
-        if exceeds(limit_minor, lost_minor, amount_minor):
-            return _refused(Refusal.LOSS_LIMIT, f"net loss {lost_minor} of {limit_minor} in 24 h")
-        available_minor = self.available_minor(user_id)
-        if available_minor < amount_minor:
-            return _refused(Refusal.INSUFFICIENT_FUNDS, f"available {available_minor}")
+        refused = self._refusal(user_id, amount_minor, now_ms, TransferKind.HOLD)
+        if refused is not None:
+            return refused
         self._record(hold)
         return LedgerResult((hold,))
 
@@ -304,7 +197,8 @@ class Ledger:
         return self._post(user_id, bet_id, 0, at_ms)
 
     def post_win(self, user_id: str, bet_id: str, payout_minor: int, at_ms: int) -> LedgerResult:
-        """Post the stake to the house and pay `payout_minor` (stake included) from it."""
+        """Post the stake to the house and pay `payout_minor` (stake included) from it; a win
+        paying nothing is a loss. The payout can be below the stake (a dead heat)."""
         return self._post(user_id, bet_id, payout_minor, at_ms)
 
     def release(self, user_id: str, bet_id: str, at_ms: int) -> LedgerResult:
@@ -370,6 +264,27 @@ class Ledger:
     def limits(self, user_id: str) -> UserLimits:
         return self._limits.get(user_id, UserLimits())
 
+    def _refusal(
+        self, user_id: str, amount_minor: int, now_ms: int, kind: TransferKind
+    ) -> LedgerResult | None:
+        """Why a deposit or a hold of `amount_minor` is refused now, if it is."""
+        limits = self._limits.get(user_id, UserLimits())
+        if limits.excluded(now_ms):
+            return _refused(Refusal.SELF_EXCLUDED, f"until {limits.excluded_until_ms}")
+        if kind is TransferKind.DEPOSIT:
+            used_minor, limit_minor = self.deposited_minor(user_id), limits.deposit.at(now_ms)
+            if exceeds(limit_minor, used_minor, amount_minor):
+                detail = f"deposited {used_minor} of {limit_minor} in 24 h"
+                return _refused(Refusal.DEPOSIT_LIMIT, detail)
+            return None
+        lost_minor, limit_minor = self.lost_minor(user_id), limits.loss.at(now_ms)
+        if exceeds(limit_minor, lost_minor, amount_minor):
+            return _refused(Refusal.LOSS_LIMIT, f"net loss {lost_minor} of {limit_minor} in 24 h")
+        available_minor = self.available_minor(user_id)
+        if available_minor < amount_minor:
+            return _refused(Refusal.INSUFFICIENT_FUNDS, f"available {available_minor}")
+        return None
+
     def _limits_for_change(self, user_id: str) -> UserLimits:
         return self._limits.get(check_id(user_id, "user_id"), UserLimits())
 
@@ -380,10 +295,15 @@ class Ledger:
         return (account or _Account(account_id)).figures()
 
     def balance_minor(self, account_id: str) -> int:
-        return self.account(account_id).balance_minor
+        account = self._accounts.get(account_id)
+        return 0 if account is None else account.credits_posted_minor - account.debits_posted_minor
 
     def available_minor(self, account_id: str) -> int:
-        return self.account(account_id).available_minor
+        account = self._accounts.get(account_id)
+        if account is None:
+            return 0
+        posted = account.credits_posted_minor - account.debits_posted_minor
+        return posted - account.debits_pending_minor
 
     def hold_of(self, user_id: str, bet_id: str) -> Hold | None:
         return self._holds.get((user_id, bet_id))
@@ -459,7 +379,7 @@ class Ledger:
         reference: str,
         race_id: str = "",
     ) -> Transfer:
-        debit, credit = _accounts_of(kind, user_id)
+        debit, credit = accounts_of(kind, user_id)
         the_id = transfer_id(kind, user_id, reference)
         return Transfer(the_id, kind, debit, credit, amount_minor, at_ms, reference, race_id)
 
@@ -494,21 +414,27 @@ class Ledger:
         position = len(self._journal)
         self._journal.append(transfer)
         self._positions[transfer.transfer_id] = position
-        debit = self._accounts.setdefault(transfer.debit_account, _Account(transfer.debit_account))
-        credit = self._accounts.setdefault(
-            transfer.credit_account, _Account(transfer.credit_account)
-        )
+        debit = self._opened(transfer.debit_account)
+        credit = self._opened(transfer.credit_account)
         self._move(debit, credit, transfer.kind, transfer.amount_minor)
         self._note(transfer)
         for account in (debit, credit):
-            figures = account.figures()
-            account.entries.append((position, figures.balance_minor, figures.available_minor))
-            _check_account(figures)
-        invariant(
-            self._balance_total_minor == 0 and self._pending_total_minor == 0,
-            f"after {transfer.transfer_id}: balances sum to {self._balance_total_minor}, "
-            f"pending to {self._pending_total_minor}",
-        )
+            balance_minor = account.credits_posted_minor - account.debits_posted_minor
+            available_minor = balance_minor - account.debits_pending_minor
+            account.entries.append((position, balance_minor, available_minor))
+            _check_account(account, available_minor)
+        if self._balance_total_minor or self._pending_total_minor:  # the message costs
+            invariant(
+                False,
+                f"after {transfer.transfer_id}: balances sum to {self._balance_total_minor}, "
+                f"pending to {self._pending_total_minor}",
+            )
+
+    def _opened(self, account_id: str) -> _Account:
+        account = self._accounts.get(account_id)
+        if account is None:
+            account = self._accounts[account_id] = _Account(account_id)
+        return account
 
     def _move(self, debit: _Account, credit: _Account, kind: TransferKind, amount: int) -> None:
         if kind is TransferKind.HOLD or kind is TransferKind.RELEASE:
@@ -539,13 +465,13 @@ class Ledger:
             self._holds[key] = Hold(user_id, reference, race_id, amount)
             self._losses.setdefault(user_id, RollingSum()).add(at_ms, amount, reference)
         elif kind is TransferKind.RELEASE:
-            self._holds[key] = replace(self._holds[key], state=HoldState.RELEASED)
+            self._holds[key] = self._holds[key]._replace(state=HoldState.RELEASED)
             self._losses[user_id].cancel(reference)
         elif kind is TransferKind.POST:
-            self._holds[key] = replace(self._holds[key], state=HoldState.POSTED)
+            self._holds[key] = self._holds[key]._replace(state=HoldState.POSTED)
             self._race_results_minor[race_id] = self.race_result_minor(race_id) + amount
         elif kind is TransferKind.PAYOUT:
-            self._holds[key] = replace(self._holds[key], payout_minor=amount)
+            self._holds[key] = self._holds[key]._replace(payout_minor=amount)
             self._losses[user_id].add(at_ms, -amount)
             self._race_results_minor[race_id] -= amount
 
@@ -577,9 +503,9 @@ class Ledger:
     def _check_recorded(self, transfer: Transfer) -> None:
         kind, user_id, reference = transfer.kind, transfer.user_id, transfer.reference
         made = self._new(kind, user_id, transfer.amount_minor, transfer.at_ms, reference)
-        if replace(made, race_id=transfer.race_id) != transfer:
+        if made._replace(race_id=transfer.race_id) != transfer:
             raise InvalidValue(f"ledger records: {transfer.transfer_id!r} is not of its kind")
-        if (kind in _BET_KINDS) != bool(transfer.race_id):
+        if (kind in BET_KINDS) != bool(transfer.race_id):
             raise InvalidValue(f"ledger records: {transfer.transfer_id!r} race")
         if transfer.transfer_id in self._positions or transfer.at_ms < self.clock_ms:
             raise InvalidValue(f"ledger records: {transfer.transfer_id!r} repeated or late")
@@ -641,27 +567,13 @@ def _refused(refusal: Refusal, detail: str) -> LedgerResult:
     return LedgerResult((), refusal, detail)
 
 
-def _accounts_of(kind: TransferKind, user_id: str) -> tuple[str, str]:
-    """(debit, credit) of each kind; a post and a release move what their hold reserved."""
-    if kind is TransferKind.DEPOSIT:
-        return WORLD_ACCOUNT, user_id
-    if kind is TransferKind.WITHDRAWAL:
-        return user_id, WORLD_ACCOUNT
-    if kind is TransferKind.DEMO_CREDIT or kind is TransferKind.PAYOUT:
-        return HOUSE_ACCOUNT, user_id
-    return user_id, HOUSE_ACCOUNT
-
-
-def _check_account(figures: AccountBalance) -> None:
-    invariant(
-        figures.debits_pending_minor >= 0 and figures.credits_pending_minor >= 0,
-        f"account {figures.account_id}: pending below zero",
-    )
-    if is_user_account(figures.account_id):
+def _check_account(account: _Account, available_minor: int) -> None:
+    if account.debits_pending_minor < 0 or account.credits_pending_minor < 0:
+        invariant(False, f"account {account.account_id}: pending below zero")
+    if available_minor < 0 and is_user_account(account.account_id):
         invariant(
-            figures.available_minor >= 0,
-            f"account {figures.account_id}: debits exceed credits "
-            f"(balance {figures.balance_minor}, available {figures.available_minor})",
+            False,
+            f"account {account.account_id}: debits exceed credits (available {available_minor})",
         )
 
 
