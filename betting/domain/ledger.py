@@ -82,6 +82,9 @@ __all__ = [
 ]
 
 
+_NO_LIMITS = UserLimits()
+
+
 @dataclass(slots=True)
 class _Account:
     account_id: str
@@ -262,13 +265,13 @@ class Ledger:
         return limits
 
     def limits(self, user_id: str) -> UserLimits:
-        return self._limits.get(user_id, UserLimits())
+        return self._limits.get(user_id, _NO_LIMITS)
 
     def _refusal(
         self, user_id: str, amount_minor: int, now_ms: int, kind: TransferKind
     ) -> LedgerResult | None:
         """Why a deposit or a hold of `amount_minor` is refused now, if it is."""
-        limits = self._limits.get(user_id, UserLimits())
+        limits = self._limits.get(user_id, _NO_LIMITS)
         if limits.excluded(now_ms):
             return _refused(Refusal.SELF_EXCLUDED, f"until {limits.excluded_until_ms}")
         if kind is TransferKind.DEPOSIT:
@@ -286,7 +289,7 @@ class Ledger:
         return None
 
     def _limits_for_change(self, user_id: str) -> UserLimits:
-        return self._limits.get(check_id(user_id, "user_id"), UserLimits())
+        return self._limits.get(check_id(user_id, "user_id"), _NO_LIMITS)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -340,7 +343,8 @@ class Ledger:
     def transfers(self, cursor: int = 0, limit: int = STATEMENT_PAGE_MAX) -> tuple[Transfer, ...]:
         """The journal from `cursor`: what a changelog writes, in order."""
         limit = check_integer(limit, "limit", 1, STATEMENT_PAGE_MAX)
-        return tuple(self._journal[check_integer(cursor, "cursor") :][:limit])
+        cursor = check_integer(cursor, "cursor")
+        return tuple(self._journal[cursor : cursor + limit])
 
     @property
     def transfer_count(self) -> int:
