@@ -82,7 +82,9 @@ TATTERSALLS_RULE_4 = DeductionScale(
         (9, 1, 10),  # 6/1 to 9/1
         (14, 1, 5),  # 10/1 to 14/1; over 14/1 nothing
     ),
-    combined_cap_pence=75,
+    # The table's own top band: with the 90p bands added to the older table (whose top band
+    # and cap were 75p), current statements of the rule cap several withdrawals at 90p.
+    combined_cap_pence=90,
 )
 
 

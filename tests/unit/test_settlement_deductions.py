@@ -106,16 +106,18 @@ def test_worked_dead_heat_returns(
 
 def test_withdrawals_after_the_bet_add_up_to_the_cap() -> None:
     out_at_2 = Withdrawal("car-1", Odds.parse("1.50"), at_ms=1_000)  # 1/2: 65p
-    out_at_3 = Withdrawal("car-2", Odds.parse("3.00"), at_ms=2_000)  # 2/1: 30p
+    out_at_3 = Withdrawal("car-2", Odds.parse("2.50"), at_ms=2_000)  # 6/4: 40p
     both = [out_at_2, out_at_3]
-    assert combined_deduction_pence(both, decided_at_ms=500) == 75  # 95p, capped
-    assert combined_deduction_pence(both, decided_at_ms=1_000) == 30  # struck with the first
+    assert combined_deduction_pence(both, decided_at_ms=500) == 90  # 105p, capped
+    assert combined_deduction_pence(both, decided_at_ms=1_000) == 40  # struck with the first
     assert combined_deduction_pence(both, decided_at_ms=2_000) == 0
-    alone = Withdrawal("car-3", Odds.parse("1.10"), at_ms=1_000)
-    assert combined_deduction_pence([alone], decided_at_ms=0) == 90  # one alone: no cap
+    three = [*both, Withdrawal("car-3", Odds.parse("21.00"), at_ms=1_500)]  # 20/1: 0p
+    assert combined_deduction_pence(three, decided_at_ms=1_200) == 40
     assert combined_deduction_pence([Withdrawal("car-4", None, 9)], decided_at_ms=0) == 0
-    uncapped = DeductionScale(TATTERSALLS_RULE_4.bands, combined_cap_pence=100)
-    assert combined_deduction_pence(both, 500, uncapped) == 95
+    older = DeductionScale(TATTERSALLS_RULE_4.bands, combined_cap_pence=75)
+    assert combined_deduction_pence(both, 500, older) == 75
+    whole = DeductionScale(TATTERSALLS_RULE_4.bands, combined_cap_pence=100)
+    assert combined_deduction_pence(both, 500, whole) == 100  # never past the whole winnings
 
 
 @pytest.mark.parametrize(
