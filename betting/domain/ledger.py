@@ -221,12 +221,16 @@ class Ledger:
     def _post(self, user_id: str, bet_id: str, payout_minor: int, at_ms: int) -> LedgerResult:
         user_id, bet_id = check_id(user_id, "user_id"), check_id(bet_id, "bet_id")
         payout_minor = check_integer(payout_minor, "payout_minor", 0, AMOUNT_MINOR_MAX)
-        now_ms = self._tick(at_ms)
+        at_ms = check_time(at_ms, "at_ms")
         hold = self._holds.get((user_id, bet_id))
+        if (
+            hold is not None
+            and payout_minor > hold.amount_minor * ODDS_MAX_HUNDREDTHS // ODDS_SCALE
+        ):
+            raise InvalidValue(f"payout {payout_minor} beyond the longest odds on the stake")
+        now_ms = self._tick(at_ms)  # only once every value is known good
         if hold is None:
             return _refused(Refusal.NO_SUCH_HOLD, f"{user_id}/{bet_id}")
-        if payout_minor > hold.amount_minor * ODDS_MAX_HUNDREDTHS // ODDS_SCALE:
-            raise InvalidValue(f"payout {payout_minor} beyond the longest odds on the stake")
         if hold.state is HoldState.RELEASED:
             return _refused(Refusal.HOLD_ALREADY_RELEASED, f"{user_id}/{bet_id}")
         if hold.state is HoldState.POSTED:
@@ -259,8 +263,9 @@ class Ledger:
     def self_exclude(self, user_id: str, until_ms: int, at_ms: int) -> UserLimits:
         """Exclude the bettor from staking and depositing until `until_ms` (never shortened)."""
         limits = self._limits_for_change(user_id)
+        until_ms = check_time(until_ms, "until_ms")
+        limits = limits.excluded_until(until_ms)
         self._tick(at_ms)
-        limits = limits.excluded_until(check_time(until_ms, "until_ms"))
         self._limits[user_id] = limits
         return limits
 

@@ -23,6 +23,7 @@ from betting.domain.ledger_snapshot import restore, snapshot
 from betting.domain.limits import DAY_MS, EXCLUDED_FOREVER_MS, Limit
 
 T0 = 1_700_000_000_000
+T1 = T0 + 5  # a later time: a bad call must not move the clock either
 
 
 def funded(amount_minor: int = 10_000, user: str = "alice") -> Ledger:
@@ -120,21 +121,24 @@ def test_a_demo_credit_is_given_once_to_a_new_account_only() -> None:
 @pytest.mark.parametrize(
     "call",
     [
-        lambda ledger: ledger.deposit("alice", "d", 0, T0),
-        lambda ledger: ledger.deposit("alice", "d", -5, T0),
-        lambda ledger: ledger.deposit("alice", "d", True, T0),
-        lambda ledger: ledger.deposit("alice", "d", 1.5, T0),
-        lambda ledger: ledger.deposit("alice", "d", 10**16, T0),
-        lambda ledger: ledger.deposit("al ice", "d", 1, T0),
-        lambda ledger: ledger.deposit("#house", "d", 1, T0),
-        lambda ledger: ledger.deposit("alice", "d:1", 1, T0),
+        lambda ledger: ledger.deposit("alice", "d", 0, T1),
+        lambda ledger: ledger.deposit("alice", "d", -5, T1),
+        lambda ledger: ledger.deposit("alice", "d", True, T1),
+        lambda ledger: ledger.deposit("alice", "d", 1.5, T1),
+        lambda ledger: ledger.deposit("alice", "d", 10**16, T1),
+        lambda ledger: ledger.deposit("al ice", "d", 1, T1),
+        lambda ledger: ledger.deposit("#house", "d", 1, T1),
+        lambda ledger: ledger.deposit("alice", "d:1", 1, T1),
         lambda ledger: ledger.deposit("alice", "d", 1, -1),
-        lambda ledger: ledger.hold("alice", "b", "", 1, T0),
-        lambda ledger: ledger.post_win("alice", "b", -1, T0),
-        lambda ledger: ledger.post_win("alice", "b", 1_001 * 1_000 + 1, T0),
+        lambda ledger: ledger.hold("alice", "b", "", 1, T1),
+        lambda ledger: ledger.post_win("alice", "b", -1, T1),
+        lambda ledger: ledger.post_win("alice", "b", 1_001 * 1_000 + 1, T1),
         lambda ledger: ledger.statement("alice", 0, 0),
         lambda ledger: ledger.statement("alice", -1),
-        lambda ledger: ledger.set_loss_limit("alice", -1, T0),
+        lambda ledger: ledger.set_loss_limit("alice", -1, T1),
+        lambda ledger: ledger.set_deposit_limit("alice", 1.0, T1),
+        lambda ledger: ledger.self_exclude("alice", -1, T1),
+        lambda ledger: ledger.self_exclude("alice", T1, "soon"),
     ],
 )
 def test_a_bad_value_is_invalid_and_changes_nothing(call: Any) -> None:
