@@ -28,6 +28,7 @@ from betting.domain.deductions import (
     winning_payout_minor,
 )
 from betting.domain.errors import IllegalTransition, InvalidValue, InvariantViolation, invariant
+from betting.domain.ledger import Ledger, LedgerResult
 from betting.domain.model import Outcome, RaceState
 
 # A result with ties: each place is the set of runners sharing it, first place first. The
@@ -105,6 +106,22 @@ def withdrawal_of(book: Book, runner_id: str, at_ms: int) -> Withdrawal:
     if index < 0 or not book.active[index]:
         raise InvalidValue(f"runner {runner_id!r} is not running")
     return Withdrawal(runner_id, book.price_of(index), at_ms)
+
+
+def pay(ledger: Ledger, settlement: Settlement, at_ms: int) -> LedgerResult:
+    """End the bet's hold as its settlement says: a refund releases it, a loss posts it, a win
+    posts it and pays the return. Paying again answers the same and moves nothing."""
+    hold = ledger.hold_of(settlement.user_id, settlement.bet_id)
+    if hold is not None and (hold.amount_minor, hold.race_id) != (
+        settlement.stake_minor,
+        settlement.race_id,
+    ):
+        raise InvalidValue(f"settlement of {settlement.bet_id!r}: another stake or race was held")
+    if settlement.result is SettlementResult.VOID:
+        return ledger.release(settlement.user_id, settlement.bet_id, at_ms)
+    if settlement.result is SettlementResult.LOST:
+        return ledger.post_loss(settlement.user_id, settlement.bet_id, at_ms)
+    return ledger.post_win(settlement.user_id, settlement.bet_id, settlement.payout_minor, at_ms)
 
 
 def house_result_minor(settlements: Iterable[Settlement]) -> int:

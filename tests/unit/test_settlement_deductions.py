@@ -1,4 +1,5 @@
-"""Rule 4 deductions and dead heats: the table's figures, worked returns, and their bounds."""
+"""Rule 4 deductions and dead heats: the table's figures, worked returns, their bounds, and
+settlements paid through the ledger."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from betting.domain.deductions import (
 )
 from betting.domain.errors import InvalidValue
 from betting.domain.events import CloseRace, ResultRace, VoidRace, WithdrawRunner
+from betting.domain.ledger import HOUSE_ACCOUNT, HoldState, Ledger
 from betting.domain.money import LADDER, Odds, payout_minor
 from betting.domain.settlement import (
     SettlementResult,
     house_result_minor,
+    pay,
     places_of,
     settle,
     settle_race,
@@ -266,3 +269,42 @@ def test_deductions_and_ties_never_pay_more_than_full_odds(book: Book, data: st.
             assert settlement == plain
     if tied == 1:  # no dead heat: deductions only ever keep money for the house
         assert house_result_minor(reduced) >= house_result_minor(full)
+
+
+# -- paying settlements through the ledger -------------------------------------------------
+
+
+@given(resulted_books(), st.booleans())
+def test_paying_every_settlement_ends_every_hold_once_and_matches_the_house_result(
+    book: Book, void: bool
+) -> None:
+    ledger = Ledger()
+    for user in range(4):
+        ledger.deposit(f"user-{user}", f"deposit-{user}", 10**9, 1)
+    accepted = [outcome for outcome in book.outcomes.values() if outcome.accepted]
+    for outcome in accepted:
+        held = ledger.hold(outcome.user_id, outcome.bet_id, RACE_ID, outcome.stake_minor, 2)
+        assert held.accepted
+    if void:
+        book.apply(VoidRace(RACE_ID, "abandoned", at_ms=7_000))
+    settlements = settle_race(book)
+    answers = [pay(ledger, settlement, 8_000) for settlement in settlements]
+    assert all(answer.accepted for answer in answers)
+    count = ledger.transfer_count
+    assert [pay(ledger, settlement, 9_000) for settlement in settlements] == answers
+    assert ledger.transfer_count == count
+    assert all(hold.state is not HoldState.PENDING for hold in ledger.holds())
+    assert ledger.race_result_minor(RACE_ID) == house_result_minor(settlements)
+    assert ledger.balance_minor(HOUSE_ACCOUNT) == house_result_minor(settlements)
+    assert ledger.reconcile() == ()
+
+
+def test_paying_a_settlement_for_another_stake_is_refused() -> None:
+    book, _ = withdrawn_race()
+    book.apply(ResultRace(RACE_ID, ("car-0",), at_ms=5_000))
+    ledger = Ledger()
+    ledger.deposit("user-1", "d1", 10**6, 1)
+    ledger.hold("user-1", "before", RACE_ID, 999, 2)
+    with pytest.raises(InvalidValue):
+        pay(ledger, settle(book)[0], 3)
+    assert ledger.hold_of("user-1", "before").state is HoldState.PENDING  # type: ignore[union-attr]
