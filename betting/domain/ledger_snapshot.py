@@ -5,6 +5,9 @@ accounts, its journal of transfers and each user's limits. Balances, holds, limi
 race results are derived by replaying the journal, which re-runs every check a transfer passed
 when it was made. Every field is checked on the way in, so a corrupt snapshot is
 `InvalidValue`, never a ledger that fails later.
+
+`transfer_to_list`/`transfer_from_list` and `limits_to_list`/`limits_from_list` are the same
+encodings one record at a time, for a changelog that writes each transfer as its own record.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ def snapshot(ledger: Ledger) -> bytes:
             "schema": SNAPSHOT_SCHEMA,
             "clock_ms": records.clock_ms,
             "accounts": list(records.user_accounts),
-            "journal": [_transfer_to_list(transfer) for transfer in records.journal],
-            "limits": [_limits_to_list(user, limits) for user, limits in records.limits.items()],
+            "journal": [transfer_to_list(transfer) for transfer in records.journal],
+            "limits": [limits_to_list(user, limits) for user, limits in records.limits.items()],
         }
     )
 
@@ -69,13 +72,13 @@ def restore(data: bytes) -> Ledger:
     records = LedgerRecords(
         clock_ms=check_time(fields["clock_ms"], "ledger.clock_ms"),
         user_accounts=tuple(check_id(user, "ledger.accounts[]") for user in accounts),
-        journal=tuple(_transfer_from_list(row) for row in journal),
-        limits=dict(_limits_from_list(row) for row in limits),
+        journal=tuple(transfer_from_list(row) for row in journal),
+        limits=dict(limits_from_list(row) for row in limits),
     )
     return Ledger.from_records(records)
 
 
-def _transfer_to_list(transfer: Transfer) -> list[Any]:
+def transfer_to_list(transfer: Transfer) -> list[Any]:
     return [
         transfer.transfer_id,
         str(transfer.kind),
@@ -88,7 +91,7 @@ def _transfer_to_list(transfer: Transfer) -> list[Any]:
     ]
 
 
-def _transfer_from_list(row: object) -> Transfer:
+def transfer_from_list(row: object) -> Transfer:
     items = check_list(row, "ledger.journal[]", 8, 8)
     the_id, kind, debit, credit, amount, at_ms, reference, race_id = items
     return Transfer(
@@ -109,7 +112,7 @@ def _account_id(value: object, name: str) -> str:
     return check_id(value, name)
 
 
-def _limits_to_list(user_id: str, limits: UserLimits) -> list[Any]:
+def limits_to_list(user_id: str, limits: UserLimits) -> list[Any]:
     deposit, loss = limits.deposit, limits.loss
     return [
         user_id,
@@ -119,7 +122,7 @@ def _limits_to_list(user_id: str, limits: UserLimits) -> list[Any]:
     ]
 
 
-def _limits_from_list(row: object) -> tuple[str, UserLimits]:
+def limits_from_list(row: object) -> tuple[str, UserLimits]:
     user_id, deposit, loss, excluded_until_ms = check_list(row, "ledger.limits[]", 4, 4)
     return check_id(user_id, "limits.user_id"), UserLimits(
         _limit(deposit, "limits.deposit"),

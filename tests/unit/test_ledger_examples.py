@@ -16,10 +16,18 @@ from betting.domain.ledger import (
     Difference,
     HoldState,
     Ledger,
+    LedgerRecords,
     Refusal,
     TransferKind,
 )
-from betting.domain.ledger_snapshot import restore, snapshot
+from betting.domain.ledger_snapshot import (
+    limits_from_list,
+    limits_to_list,
+    restore,
+    snapshot,
+    transfer_from_list,
+    transfer_to_list,
+)
 from betting.domain.limits import DAY_MS, EXCLUDED_FOREVER_MS, Limit
 
 T0 = 1_700_000_000_000
@@ -377,3 +385,19 @@ def _mutated(position: int, index: int, value: object) -> bytes:
     journal = loaded["journal"]
     journal[position % len(journal)][index] = value
     return orjson.dumps(loaded)
+
+
+def test_a_ledger_rebuilt_from_one_record_per_transfer_is_the_same() -> None:
+    ledger = busy_ledger()
+    records = ledger.records()
+    rows = [orjson.dumps(transfer_to_list(t)) for t in ledger.transfers(0, 1_000)]
+    limits = [orjson.dumps(limits_to_list(user, kept)) for user, kept in records.limits.items()]
+    rebuilt = Ledger.from_records(
+        LedgerRecords(
+            records.clock_ms,
+            records.user_accounts,
+            tuple(transfer_from_list(orjson.loads(row)) for row in rows),
+            dict(limits_from_list(orjson.loads(row)) for row in limits),
+        )
+    )
+    assert rebuilt == ledger
