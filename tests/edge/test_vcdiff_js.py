@@ -15,6 +15,8 @@ import pytest
 from betting.edge.local.vcdiff import encode
 from tests.edge.test_vcdiff import odds_books
 
+pytestmark = pytest.mark.node
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 WEB = REPOSITORY / "web"
 ROUND_TRIP_SCRIPT = Path(__file__).with_name("vcdiff_roundtrip.mjs")

@@ -6,11 +6,14 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from betting.config import KafkaSettings
 from betting.log.kafka import KafkaLog
 from betting.log.port import GroupConsumer, Outgoing, TopicSpec
+
+pytestmark = pytest.mark.kafka
 
 
 async def _poll_until(

@@ -52,8 +52,10 @@ async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served
 
 
 @pytest.fixture
-async def browser_context(tmp_path: Path) -> AsyncIterator[Any]:
+async def browser_context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     """Chromium with a fresh profile and a phone-sized window."""
+    if request.node.get_closest_marker("browser") is None:
+        pytest.fail(f"{request.node.nodeid} starts Chromium: mark it `browser`")
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
     async_api = pytest.importorskip("playwright.async_api", reason="pip install playwright")

@@ -20,7 +20,7 @@ from tests.web.flows import (
 )
 from tests.web.serving import Served, screenshot_path
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 
 
 def user(prefix: str) -> str:
