@@ -16,7 +16,7 @@ from typing import Any
 
 from betting.client import BettorEndpoints
 from betting.devtools.kafka_broker import KafkaBroker
-from tests.integration.test_serve import free_port, start_serve
+from tests.support.serve_process import free_port, start_serve
 
 ADMIN_TOKEN = "chaos-admin-token"
 BROKER = "broker"

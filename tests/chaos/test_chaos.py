@@ -50,7 +50,7 @@ from tests.integration.kafka_pipeline import (
     pipeline_settings,
     race_commands,
 )
-from tests.integration.test_serve_kafka import until_ready
+from tests.support.serve_process import until_ready
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.chaos]
 

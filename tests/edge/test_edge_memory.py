@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import websockets
 
-from tests.integration.test_serve import free_port, serve_log, start_serve, wait_http
+from tests.support.serve_process import free_port, serve_log, start_serve, wait_http
 
 NAME_CHARS = 1_000
 ATTACHES = 20_000

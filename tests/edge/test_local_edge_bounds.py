@@ -29,8 +29,7 @@ from betting.edge.local.testing import (
     sdk_clients,
 )
 from betting.edge.port import OutboundMessage
-from betting.edge.token_request import bettor_capability, signed_token_request
-from tests.edge.test_local_edge_malformed import ATTACHED, CONNECTED, ERROR, raw_socket, read
+from tests.edge.raw_client import ATTACHED, CONNECTED, ERROR, bettor_token, raw_socket, read
 
 TIMEOUT_S = 10.0
 DETACHED = 13
@@ -176,16 +175,6 @@ async def test_idle_history_expires_and_the_channel_is_released() -> None:
         await rest_publish(edge, "race:quiet", "kept a second", 3)
         assert edge.hub.channels.peek("race:quiet") is not None
         await eventually(lambda: edge.hub.channels.peek("race:quiet") is None)
-
-
-async def bettor_token(edge: LocalEdge, user_id: str, shards: int) -> TokenDetails:
-    token_request = signed_token_request(
-        ROOT_KEY, user_id, bettor_capability(user_id, shards), int(time.time() * 1000)
-    )
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge.port}") as client:
-        response = await client.post("/keys/test.root/requestToken", json=token_request)
-    assert response.status_code == 200
-    return TokenDetails.from_dict(response.json())
 
 
 async def test_a_bettor_may_publish_only_on_their_own_shard(edge: LocalEdge) -> None:

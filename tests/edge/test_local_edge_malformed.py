@@ -19,31 +19,15 @@ from betting.edge.local import LocalEdge
 from betting.edge.local.testing import ROOT_KEY, running_edge, sdk_clients
 from betting.edge.port import OutboundMessage
 from betting.edge.token_request import signed_token_request
+from tests.edge.raw_client import ATTACHED, CONNECTED, ERROR, NACK, raw_socket, read
 
 TIMEOUT_S = 5.0
-CONNECTED, ERROR, ATTACHED, NACK = 4, 9, 11, 2
 
 
 @pytest.fixture
 async def edge() -> AsyncIterator[LocalEdge]:
     async with running_edge() as edge:
         yield edge
-
-
-async def raw_socket(edge: LocalEdge, wire_format: str = "json") -> Any:
-    url = f"ws://127.0.0.1:{edge.port}/?key={ROOT_KEY}&format={wire_format}&v=5"
-    socket = await websockets.connect(url)
-    connected = await read(socket, wire_format)
-    assert connected["action"] == CONNECTED
-    return socket
-
-
-async def read(socket: Any, wire_format: str = "json") -> dict[str, Any]:
-    while True:
-        frame = await asyncio.wait_for(socket.recv(), TIMEOUT_S)
-        message = msgpack.unpackb(frame) if wire_format == "msgpack" else orjson.loads(frame)
-        if message["action"] != 0:  # skip heartbeats
-            return dict(message)
 
 
 GARBAGE = [

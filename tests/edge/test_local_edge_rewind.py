@@ -17,7 +17,7 @@ from betting.edge.local.protocol import Flag
 from betting.edge.local.rewind import Rewind, rewind_backlog
 from betting.edge.local.testing import connection_id, running_edge, sdk_clients
 from betting.edge.port import OutboundMessage
-from tests.edge.test_local_edge_malformed import ATTACHED, raw_socket, read
+from tests.edge.raw_client import ATTACHED, raw_socket, read
 
 TIMEOUT_S = 5.0
 # Long enough for a frame on the loopback to arrive, were one (wrongly) on its way.

@@ -23,7 +23,7 @@ from tests.integration.kafka_pipeline import (
     pipeline_settings,
     race_commands,
 )
-from tests.integration.test_serve import free_port, start_serve, wait_http
+from tests.support.serve_process import free_port, start_serve, wait_http
 
 pytestmark = pytest.mark.kafka
 TIMEOUT_S = 30

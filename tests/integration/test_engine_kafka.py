@@ -13,13 +13,13 @@ import pytest
 
 from betting import codec
 from betting.domain.book import Book
-from betting.domain.events import CloseRace, CreateRace, ResultRace
+from betting.domain.events import CloseRace, ResultRace
 from betting.domain.model import RaceState
 from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
-from betting.log.kafka import KafkaLog
 from betting.log.port import Outgoing
 from betting.tasks.engine import Engine, restore_books
+from tests.integration.engine_checks import assert_odds_versions_increase, replay_matches
 from tests.integration.kafka_pipeline import (
     bets,
     open_log,
@@ -38,51 +38,6 @@ RACES = ["race-a", "race-b", "race-c", "race-d"]
 
 def bet_ids_of(records: list[object]) -> Counter[str]:
     return Counter(str(value["bet_id"]) for value in values(records))  # type: ignore[arg-type,index]
-
-
-async def replay_matches(event_log: KafkaLog, settings: object) -> None:
-    """Fresh books fed the logged commands and bets, in log order, decide every bet as the
-    engine did, and hold the same money as the books restored from the changelog."""
-    topics = settings.topics  # type: ignore[attr-defined]
-    books: dict[str, Book] = {}
-    for record in await read_topic(event_log, topics.races):
-        command, _ = codec.decode_command(record.value)
-        if isinstance(command, CreateRace):
-            books.setdefault(command.race_id, Book(command))
-        else:
-            books[command.race_id].apply(command)
-        books[command.race_id].publish_odds(command.at_ms)  # as the engine does
-    replayed = {}
-    for record in sorted(
-        await read_topic(event_log, topics.bets), key=lambda r: (r.partition, r.offset)
-    ):
-        bet = codec.decode_bet(record.value)
-        replayed[bet.bet_id] = books[bet.race_id].place(bet)
-    logged = {v["bet_id"]: v for v in values(await read_topic(event_log, topics.bet_results))}
-    for bet_id, outcome in replayed.items():
-        assert logged[bet_id]["status"] == ("accepted" if outcome.accepted else "rejected"), (
-            outcome.reason,
-            outcome.detail,
-        )
-        assert logged[bet_id]["odds"] == (str(outcome.odds) if outcome.odds else None)
-    restored: dict[str, Book] = {}
-    for partition in range(3):
-        restored.update(
-            restore_books(await event_log.read_to_end(topics.book_changelog, partition))
-        )
-    for race_id, book in books.items():
-        assert restored[race_id].stakes_minor == book.stakes_minor
-        assert restored[race_id].payouts_minor == book.payouts_minor
-        assert restored[race_id].pool_minor == book.pool_minor
-        assert set(restored[race_id].outcomes) == set(book.outcomes)
-
-
-def assert_odds_versions_increase(records: list[object]) -> None:
-    last: dict[str, int] = {}
-    for value in values(records):  # type: ignore[arg-type]
-        race_id, version = str(value["race_id"]), int(value["version"])  # type: ignore[call-overload]
-        assert version > last.get(race_id, 0), f"{race_id}: version {version} after {last}"
-        last[race_id] = version
 
 
 async def test_exactly_once_when_killed_inside_a_transaction(

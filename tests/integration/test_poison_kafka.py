@@ -41,8 +41,7 @@ from tests.integration.kafka_pipeline import (
     values,
     wait_for,
 )
-from tests.integration.test_serve import free_port, serve_log, start_serve
-from tests.integration.test_serve_kafka import until_ready
+from tests.support.serve_process import free_port, serve_log, start_serve, until_ready
 from tests.unit import poison
 
 pytestmark = pytest.mark.kafka

@@ -33,8 +33,13 @@ from betting.tasks.engine import Engine
 from betting.tasks.views import Views
 from tests.integration.kafka_pipeline import open_log, pipeline_env, pipeline_settings
 from tests.integration.kafka_pipeline import race_commands as race_commands_for
-from tests.integration.test_serve import free_port, start_serve
-from tests.integration.test_serve_kafka import owned_partitions, readyz, until_ready
+from tests.support.serve_process import (
+    free_port,
+    owned_partitions,
+    readyz,
+    start_serve,
+    until_ready,
+)
 from tests.unit.races import open_book
 
 pytestmark = pytest.mark.kafka

@@ -27,7 +27,7 @@ from tests.integration.kafka_pipeline import (
     pipeline_settings,
     race_commands,
 )
-from tests.integration.test_serve import free_port, start_serve, wait_http
+from tests.support.serve_process import free_port, start_serve, wait_http
 
 SHARDS = 4
 SUMMARY = re.compile(

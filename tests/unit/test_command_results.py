@@ -28,8 +28,8 @@ from betting.log.memory import MemoryLog
 from betting.log.port import Outgoing
 from betting.tasks.engine import Engine, restore_decided
 from betting.tasks.views import Views
+from tests.unit.engine_memory import bet, make_log, records, until
 from tests.unit.races import RACE_ID, race
-from tests.unit.test_engine_memory import bet, make_log, records, until
 
 SETTINGS = Settings()
 T = SETTINGS.topics

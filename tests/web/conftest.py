@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.kafka_pipeline import pipeline_env
-from tests.integration.test_serve import free_port, start_serve
+from tests.support.serve_process import free_port, start_serve
 from tests.web.serving import (
     ADMIN_TOKEN,
     BET_SHARDS,
