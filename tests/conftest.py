@@ -17,10 +17,16 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from betting.devtools.kafka_broker import KafkaBroker
 
 pytest_plugins = ["pytester"]  # tests/unit/test_kafka_marker_guard.py runs these guards
+
+# Hypothesis' per-example deadline is a timed assert: on two cores shared with a broker and
+# serve processes an example can take 500 ms for no fault of the code under test.
+settings.register_profile("untimed", deadline=None)
+settings.load_profile("untimed")
 
 EXTERNAL_BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP"
 NAME_PREFIX_LENGTH_MAX = 40
