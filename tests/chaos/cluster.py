@@ -16,7 +16,7 @@ from typing import Any
 
 from betting.client import BettorEndpoints
 from betting.devtools.kafka_broker import KafkaBroker
-from tests.support.serve_process import free_port, start_serve
+from tests.support.serve_process import ServeProcess, free_port, start_serve
 
 ADMIN_TOKEN = "chaos-admin-token"
 BROKER = "broker"
@@ -28,7 +28,7 @@ class Instance:
     env: dict[str, str]
     http_port: int = field(default_factory=free_port)
     edge_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: ServeProcess | None = None
     log_paths: list[str] = field(default_factory=list)
 
     @property
@@ -48,7 +48,7 @@ class Instance:
                 "BETTING_ADMIN__TOKEN": ADMIN_TOKEN,
             }
         )
-        self.log_paths.append(self.process.log_path)  # type: ignore[attr-defined]
+        self.log_paths.append(self.process.log_path)
 
     def kill(self) -> None:
         """kill -9: no shutdown, no last commit."""

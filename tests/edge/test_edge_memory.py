@@ -56,7 +56,7 @@ def bettor_token(http_port: int, edge_port: int, user_id: str) -> str:
 
 
 async def answered(socket: Any, count: int) -> list[dict[str, Any]]:
-    replies = []
+    replies: list[dict[str, Any]] = []
     while len(replies) < count:
         reply = orjson.loads(await asyncio.wait_for(socket.recv(), TIMEOUT_S))
         if reply["action"] != 0:

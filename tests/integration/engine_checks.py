@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from betting import codec
+from betting.config import Settings
 from betting.domain.book import Book
 from betting.domain.events import CreateRace
 from betting.log.kafka import KafkaLog
+from betting.log.port import Record
 from betting.tasks.engine import restore_books
 from tests.integration.kafka_pipeline import read_topic, values
 
 
-async def replay_matches(event_log: KafkaLog, settings: object) -> None:
+async def replay_matches(event_log: KafkaLog, settings: Settings) -> None:
     """Fresh books fed the logged commands and bets, in log order, decide every bet as the
     engine did, and hold the same money as the books restored from the changelog."""
-    topics = settings.topics  # type: ignore[attr-defined]
+    topics = settings.topics
     books: dict[str, Book] = {}
     for record in await read_topic(event_log, topics.races):
         command, _ = codec.decode_command(record.value)
@@ -47,9 +49,9 @@ async def replay_matches(event_log: KafkaLog, settings: object) -> None:
         assert set(restored[race_id].outcomes) == set(book.outcomes)
 
 
-def assert_odds_versions_increase(records: list[object]) -> None:
+def assert_odds_versions_increase(records: list[Record]) -> None:
     last: dict[str, int] = {}
-    for value in values(records):  # type: ignore[arg-type]
-        race_id, version = str(value["race_id"]), int(value["version"])  # type: ignore[call-overload]
+    for value in values(records):
+        race_id, version = str(value["race_id"]), int(value["version"])
         assert version > last.get(race_id, 0), f"{race_id}: version {version} after {last}"
         last[race_id] = version

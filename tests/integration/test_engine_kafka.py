@@ -17,7 +17,7 @@ from betting.domain.events import CloseRace, ResultRace
 from betting.domain.model import RaceState
 from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
-from betting.log.port import Outgoing
+from betting.log.port import Outgoing, Record
 from betting.tasks.engine import Engine, restore_books
 from tests.integration.engine_checks import assert_odds_versions_increase, replay_matches
 from tests.integration.kafka_pipeline import (
@@ -36,8 +36,8 @@ pytestmark = pytest.mark.kafka
 RACES = ["race-a", "race-b", "race-c", "race-d"]
 
 
-def bet_ids_of(records: list[object]) -> Counter[str]:
-    return Counter(str(value["bet_id"]) for value in values(records))  # type: ignore[arg-type,index]
+def bet_ids_of(records: list[Record]) -> Counter[str]:
+    return Counter(str(value["bet_id"]) for value in values(records))
 
 
 async def test_exactly_once_when_killed_inside_a_transaction(
@@ -106,8 +106,6 @@ async def test_garbage_records_go_to_dead_letters_without_stalling(
     engine = Engine(event_log, settings, Readiness(), instance_id="garbage")
     task = asyncio.create_task(engine.run())
     try:
-        from betting.log.port import Outgoing
-
         topics = settings.topics
         await event_log.producer().send(
             [
@@ -173,7 +171,7 @@ async def test_settlement_exactly_once_when_killed_inside_its_transaction(
             won = outcome["runner_id"] == "car-0"
             expected = (
                 payout_minor(int(outcome["stake_minor"]), Odds.parse(outcome["odds"])) if won else 0
-            )  # type: ignore[call-overload,arg-type]
+            )
             assert (settlement["result"], settlement["payout_minor"]) == (
                 "won" if won else "lost",
                 expected,

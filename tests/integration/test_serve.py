@@ -11,6 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 import zlib
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_serve_stops_with_a_clear_error_when_a_part_cannot_run() -> None:
     assert b'"level":"error"' in log and b"a task failed; stopping" in log
 
 
-def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
+def post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:

@@ -62,7 +62,7 @@ async def test_broker_stopped_and_restarted_mid_stream(
         assert server.poll() is None, "serve died during the outage"
         odds = values(await read_topic(event_log, settings.topics.odds))
         for race_id in races:
-            versions = [int(v["version"]) for v in odds if v["race_id"] == race_id]  # type: ignore[call-overload]
+            versions = [int(v["version"]) for v in odds if v["race_id"] == race_id]
             assert versions == sorted(set(versions))
     finally:
         server.terminate()

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 
 from betting import codec
 from betting.config import Settings
-from betting.domain.model import Bet
+from betting.domain.model import Bet, Outcome, RaceState
 from betting.domain.money import Odds
 from betting.health import Readiness
 from betting.log.memory import MemoryLog
@@ -53,7 +54,7 @@ def command(value: bytes) -> Outgoing:
     return Outgoing(T.races, RACE_ID.encode(), value)
 
 
-def records(memory: MemoryLog, topic: str) -> list[dict[str, object]]:
+def records(memory: MemoryLog, topic: str) -> list[dict[str, Any]]:
     return [
         orjson.loads(record.value) for partition in memory.partitions(topic) for record in partition
     ]
@@ -65,7 +66,11 @@ async def until(condition: object, timeout_s: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
-def money(engine: Engine) -> dict[str, object]:
+BookMoney = tuple[RaceState, list[int], list[int], int, dict[str, Outcome]]
+
+
+def money(engine: Engine) -> dict[str, BookMoney]:
+    """Each race's state, stakes, payouts, pool and outcomes: what a restore must bring back."""
     return {
         race_id: (book.state, book.stakes_minor, book.payouts_minor, book.pool_minor, book.outcomes)
         for books in engine.books.values()

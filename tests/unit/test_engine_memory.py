@@ -29,8 +29,8 @@ async def test_bets_become_outcomes_odds_and_changelog() -> None:
     async with running(memory):
         await until(lambda: records(memory, T.odds))
         first = records(memory, T.odds)[0]
-        price = dict(first["prices"])["car-0"]  # type: ignore[arg-type]
-        await producer.send([bet("b1", price, first["version"]), bet("b2", "1.01", 1)])  # type: ignore[arg-type]
+        price = dict(first["prices"])["car-0"]
+        await producer.send([bet("b1", price, first["version"]), bet("b2", "1.01", 1)])
         await until(lambda: len(records(memory, T.bet_results)) == 2)
         await until(lambda: len(records(memory, T.odds)) == 2)
     results = {r["bet_id"]: r for r in records(memory, T.bet_results)}

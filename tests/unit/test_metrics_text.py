@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from betting.api.metrics import MetricSources, escape_label, render
 from betting.config import Settings
+from betting.edge.local import LocalEdge
 from betting.health import Readiness
 from betting.log.memory import MemoryLog
 from betting.tasks.engine import Engine
+from betting.tasks.forward import Forwarder
+from betting.tasks.routes import odds_route
 from tests.support.exposition import check_exposition
-
-
-@dataclass
-class _Stats:
-    published: int
-
-
-@dataclass
-class _Forwarder:  # what /metrics reads of a forwarder
-    name: str
-    stats: _Stats = field(default_factory=lambda: _Stats(0))
 
 
 async def _no_lag() -> int:
@@ -35,10 +25,15 @@ def sources(*forwarder_names: str) -> MetricSources:
     engine.stats.outcomes.update({"accepted": 3, "LATE": 1, "INVALID": 2})
     engine.stats.commands.update({"applied": 2, "ILLEGAL_TRANSITION": 1})
     engine.stats.commit_ms.observe(3.0)
-    forwarders = [_Forwarder(name, _Stats(n)) for n, name in enumerate(forwarder_names)]
+    forwarders = [
+        Forwarder(name, MemoryLog(), LocalEdge(), name, None, odds_route)
+        for name in forwarder_names
+    ]
+    for published, forwarder in enumerate(forwarders):
+        forwarder.stats.published = published
     return MetricSources(
         engine=engine, forwarders=forwarders, edge_connections=lambda: 2, lag=_no_lag
-    )  # type: ignore[arg-type]
+    )
 
 
 async def test_each_family_once_however_many_forwarders() -> None:

@@ -45,7 +45,7 @@ async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served
     base_url = f"http://127.0.0.1:{http_port}"
     try:
         await until_ready(base_url, process)
-        yield Served(base_url, edge_port, process.log_path)  # type: ignore[attr-defined]
+        yield Served(base_url, edge_port, process.log_path)
     finally:
         process.terminate()
         process.wait(30)
