@@ -198,7 +198,9 @@ async def test_ack_only_after_the_handler_completes(edge: LocalEdge) -> None:
             realtime.channels.get("bets:1").publish("bet", {"stake_minor": 500})
         )
         await asyncio.wait_for(handler_entered.wait(), TIMEOUT_S)
-        await asyncio.sleep(0.05)  # give a premature ACK the chance to arrive
+        # The edge answers in order on one connection: a premature ACK, sent when the bet was
+        # read or handed over, would have arrived before this later ATTACHED.
+        await realtime.channels.get("race:1").attach()
         assert not publish.done()
         release.set()
         await asyncio.wait_for(publish, TIMEOUT_S)

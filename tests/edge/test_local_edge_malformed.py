@@ -425,12 +425,15 @@ async def test_an_oversized_frame_is_closed_with_1009_and_the_client_may_finish_
     header = bytes([0x81, 0xFF]) + oversized.to_bytes(8, "big") + b"\x00" * 4  # masked, key 0
     writer.write(header + b"x" * oversized)
     await writer.drain()
-    await asyncio.sleep(0.2)  # the edge has read the header and failed the connection
+    received = b""
+    while b"\x88" not in received:  # the close frame: the edge read the header and failed it
+        chunk = await asyncio.wait_for(reader.read(65_536), TIMEOUT_S)
+        assert chunk, f"closed without a close frame: {received!r}"
+        received += chunk
     ping = bytes([0x89, 0x80]) + b"\x00" * 4
     for _ in range(20):  # still sending, as a client that has not read the close yet
         writer.write(ping)
         await writer.drain()
-    received = b""
     while chunk := await asyncio.wait_for(reader.read(65_536), TIMEOUT_S):
         received += chunk  # a reset would raise ConnectionResetError here
     close = received[received.rindex(b"\x88") :]
