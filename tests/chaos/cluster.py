@@ -120,13 +120,13 @@ async def inject(
     """Run the plan: each fault at its moment (or at once, if the previous one overran)."""
     loop = asyncio.get_running_loop()
     for fault in plan:
-        await asyncio.sleep(max(0.0, started_at + fault.at_s - loop.time()))
+        await asyncio.sleep(max(0.0, started_at + fault.at_s - loop.time()))  # the plan's time
         at_s = loop.time() - started_at
         if fault.target == BROKER:
             await asyncio.to_thread(broker.kill)
             faults.broker_kills += 1
             try:
-                await asyncio.sleep(fault.down_s)
+                await asyncio.sleep(fault.down_s)  # the fault lasts this long
             finally:  # the session's broker serves the tests after this one too
                 await asyncio.to_thread(broker.restart)
         else:
@@ -134,6 +134,6 @@ async def inject(
             faults.check_alive(instance)
             await asyncio.to_thread(instance.kill)
             faults.kills += 1
-            await asyncio.sleep(fault.down_s)
+            await asyncio.sleep(fault.down_s)  # the fault lasts this long
             instance.start()
         faults.lines.append(f"t={at_s:.1f}s kill -9 {fault.target}, down {fault.down_s:.1f}s")

@@ -115,7 +115,7 @@ async def settle(
         settled = not results.lost and not delivered.unheard and not behind
         if settled or time.monotonic() > deadline:
             return results, delivered, behind
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # a poll interval
 
 
 async def money_check(instances: list[Instance], results: ResultsCheck) -> list[str]:
@@ -134,7 +134,7 @@ async def money_check(instances: list[Instance], results: ResultsCheck) -> list[
                 mismatches += money_mismatches(instance.instance_id, race_id, book, stakes[race_id])
         if not mismatches or time.monotonic() > deadline:
             return mismatches
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # a poll interval
 
 
 def write_summary(lines: list[str]) -> None:

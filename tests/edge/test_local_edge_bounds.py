@@ -279,7 +279,9 @@ async def test_a_live_client_is_not_dropped_for_silence() -> None:
             await connected(realtime)
             sockets = set(edge.hub.sockets)  # a drop and resume would make new ones
             assert len(sockets) == 2
-            await asyncio.sleep(2.5)  # over twice the idle limit, with no frame from clients
+            # The stimulus, not a wait for nothing: over twice the idle limit with no frame
+            # from the clients. The publish below is answered on the same sockets.
+            await asyncio.sleep(2.5)
             await realtime.channels.get("race:1").publish("still", "here")
             assert set(edge.hub.sockets) == sockets
         await send(socket, {"action": 10, "channel": "race:1"})

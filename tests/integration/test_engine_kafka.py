@@ -52,7 +52,7 @@ async def test_exactly_once_when_killed_inside_a_transaction(
         doomed = start_engine_process(env, "--kill-in-batch", "4")
         for chunk in range(8):
             await producer.send(bets(settings, RACES, 100, f"c{chunk}"))
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # pacing: the kill lands while bets still arrive
         assert await asyncio.to_thread(doomed.wait, 90) == -signal.SIGKILL
         survivor = start_engine_process(env)  # same transactional id: fences the dead one
         try:
@@ -158,8 +158,23 @@ async def test_settlement_exactly_once_when_killed_inside_its_transaction(
         assert await asyncio.to_thread(doomed.wait, 90) == -signal.SIGKILL
         survivor = start_engine_process(env)
         try:
-            paid = await wait_for(event_log, topics.settlements, lambda r: len(r) >= 200, 90)
-            await asyncio.sleep(2)  # anything paid twice would show up by now
+            await wait_for(event_log, topics.settlements, lambda r: len(r) >= 200, 90)
+            # A command after the result, on each race's partition, answered: whatever the
+            # result paid (once or twice) is committed before that answer.
+            markers = {f"after-result-{race}": CloseRace(race, now_ms) for race in races}
+            await producer.send(
+                [
+                    Outgoing(
+                        topics.races, marker.race_id.encode(), codec.encode_command(marker, id_)
+                    )
+                    for id_, marker in markers.items()
+                ]
+            )
+
+            def answered(records: list[Record]) -> bool:
+                return set(markers) <= {value["request_id"] for value in values(records)}
+
+            await wait_for(event_log, topics.command_results, answered, 90)
             paid = await read_topic(event_log, topics.settlements)
         finally:
             survivor.terminate()

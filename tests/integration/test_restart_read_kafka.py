@@ -69,7 +69,7 @@ async def test_a_reader_reads_every_partition_from_a_timestamp(
     producer = event_log.producer()
     try:
         await producer.send([Outgoing(topic, b"k", b"old-%d" % n, n % 3) for n in range(6)])
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # pacing: broker timestamps on either side of since_ms
         since_ms = _now_ms()
         await asyncio.sleep(0.05)
         await producer.send([Outgoing(topic, b"k", b"new-%d" % n, n % 3) for n in range(6)])
@@ -193,7 +193,7 @@ async def test_the_read_model_is_ready_under_steady_odds(
                 [Outgoing(topics.odds, key, codec.encode_odds(book.odds_snapshot(version)))]
             )
             version += 1
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing: a steady stream, not a flood
 
     writer = asyncio.create_task(steady_odds())
     views = Views(event_log, settings)

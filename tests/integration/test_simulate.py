@@ -140,7 +140,7 @@ async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served
 
 async def keep_republishing(republish_odds: Callable[[], Awaitable[None]]) -> None:
     while True:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # pacing: a republish every half second, as a simulator does
         await republish_odds()
 
 
