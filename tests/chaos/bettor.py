@@ -130,7 +130,7 @@ class ChaosBettor:
     async def bet_until(self, stop_at: float, interval_s: float, give_up_at: float) -> None:
         """Place a bet every `interval_s` until `stop_at`; each is retried until `give_up_at`."""
         while time.monotonic() < stop_at:
-            await asyncio.sleep(interval_s * self._rng.uniform(0.5, 1.5))
+            await asyncio.sleep(interval_s * self._rng.uniform(0.5, 1.5))  # pacing: the load
             self.revive()
             bet = self._choose() or await self._choose_from_listing()
             if bet is None:
@@ -198,7 +198,7 @@ class ChaosBettor:
                 else:
                     self._ledger.ack(acked(self.user_id, bet))
                     return
-                await asyncio.sleep(delay_s)
+                await asyncio.sleep(delay_s)  # backoff between retries of the same bet
                 delay_s = min(delay_s * 2, 2.0)
         finally:
             self._in_flight.release()

@@ -18,7 +18,7 @@ from typing import Any
 
 from betting.client import BettorEndpoints
 from betting.devtools.kafka_broker import KafkaBroker
-from tests.integration.test_serve import free_port, start_serve
+from tests.support.serve_process import ServeProcess, free_port, start_serve
 
 ADMIN_TOKEN = "chaos-admin-token"
 BROKER = "broker"
@@ -30,7 +30,7 @@ class Instance:
     env: dict[str, str]
     http_port: int = field(default_factory=free_port)
     edge_port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: ServeProcess | None = None
     log_paths: list[str] = field(default_factory=list)
 
     @property
@@ -50,7 +50,7 @@ class Instance:
                 "BETTING_ADMIN__TOKEN": ADMIN_TOKEN,
             }
         )
-        self.log_paths.append(self.process.log_path)  # type: ignore[attr-defined]
+        self.log_paths.append(self.process.log_path)
 
     def kill(self) -> None:
         """kill -9: no shutdown, no last commit."""
@@ -144,13 +144,13 @@ async def inject(
     """Run the plan: each fault at its moment (or at once, if the previous one overran)."""
     loop = asyncio.get_running_loop()
     for fault in plan:
-        await asyncio.sleep(max(0.0, started_at + fault.at_s - loop.time()))
+        await asyncio.sleep(max(0.0, started_at + fault.at_s - loop.time()))  # the plan's time
         at_s = loop.time() - started_at
         if fault.target == BROKER:
             await asyncio.to_thread(broker.kill)
             faults.broker_kills += 1
             try:
-                await asyncio.sleep(fault.down_s)
+                await asyncio.sleep(fault.down_s)  # the fault lasts this long
             finally:  # the session's broker serves the tests after this one too
                 await asyncio.to_thread(broker.restart)
         elif fault.pause:
@@ -167,7 +167,7 @@ async def inject(
             faults.check_alive(instance)
             await asyncio.to_thread(instance.kill)
             faults.kills += 1
-            await asyncio.sleep(fault.down_s)
+            await asyncio.sleep(fault.down_s)  # the fault lasts this long
             instance.start()
         what = "SIGSTOP" if fault.pause else "kill -9"
         faults.lines.append(f"t={at_s:.1f}s {what} {fault.target}, down {fault.down_s:.1f}s")

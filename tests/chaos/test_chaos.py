@@ -53,7 +53,7 @@ from tests.integration.kafka_pipeline import (
     pipeline_settings,
     race_commands,
 )
-from tests.integration.test_serve_kafka import until_ready
+from tests.support.serve_process import until_ready
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow, pytest.mark.chaos]
 
@@ -118,7 +118,7 @@ async def settle(
         settled = not results.lost and not delivered.unheard and not behind
         if settled or time.monotonic() > deadline:
             return results, delivered, behind
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # a poll interval
 
 
 async def money_check(instances: list[Instance], results: ResultsCheck) -> list[str]:
@@ -137,7 +137,7 @@ async def money_check(instances: list[Instance], results: ResultsCheck) -> list[
                 mismatches += money_mismatches(instance.instance_id, race_id, book, stakes[race_id])
         if not mismatches or time.monotonic() > deadline:
             return mismatches
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # a poll interval
 
 
 def write_summary(lines: list[str]) -> None:

@@ -23,8 +23,7 @@ from betting.edge.local import LocalEdge
 from betting.edge.local.testing import running_edge
 from betting.log.memory import MemoryLog
 from betting.tasks.bets_in import BetsIn
-from tests.edge.test_local_edge_bounds import bettor_token
-from tests.edge.test_local_edge_malformed import CONNECTED, read
+from tests.edge.raw_client import CONNECTED, bettor_token, read
 
 SHARDS = 4
 ALICE_SHARD = bets_channel(bets_shard("alice", SHARDS))

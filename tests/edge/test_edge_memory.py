@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import websockets
 
-from tests.integration.test_serve import free_port, serve_log, start_serve, wait_http
+from tests.support.serve_process import free_port, serve_log, start_serve, wait_http
 
 NAME_CHARS = 1_000
 ATTACHES = 20_000
@@ -56,7 +56,7 @@ def bettor_token(http_port: int, edge_port: int, user_id: str) -> str:
 
 
 async def answered(socket: Any, count: int) -> list[dict[str, Any]]:
-    replies = []
+    replies: list[dict[str, Any]] = []
     while len(replies) < count:
         reply = orjson.loads(await asyncio.wait_for(socket.recv(), TIMEOUT_S))
         if reply["action"] != 0:

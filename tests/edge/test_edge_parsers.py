@@ -216,7 +216,8 @@ def test_any_protocol_message_is_answered_in_ablys_error_shape(
             else:
                 payload = orjson.dumps(jsonable(message))
             socket.receive(payload)
-        await asyncio.sleep(0)  # let the publish queue answer
+        # Two turns of the loop, not a wait for time: the publish worker starts, then answers.
+        await asyncio.sleep(0)
         await asyncio.sleep(0)
         return [decoded_frame(frame, wire_format) for frame in writer.frames]
 

@@ -12,6 +12,8 @@ import pytest
 
 from betting.edge.local.testing import ROOT_KEY, running_edge
 
+pytestmark = pytest.mark.node
+
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
 SCRIPT = Path(__file__).with_name("smoke_ably.mjs")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import pytest
 from ably import AblyException
@@ -21,6 +22,16 @@ from betting.edge.local.testing import (
 from betting.edge.port import InboundMessage, OutboundMessage
 
 TIMEOUT_S = 5.0
+
+
+def resolver(future: asyncio.Future[Any]) -> Callable[[Any], None]:
+    """An SDK listener that resolves `future` with the first event it hears."""
+
+    def resolve(event: Any) -> None:
+        if not future.done():
+            future.set_result(event)
+
+    return resolve
 
 
 @pytest.fixture
@@ -109,9 +120,7 @@ async def test_resume_after_drop_loses_and_reorders_nothing(edge: LocalEdge) -> 
         assert (await next_message(received)).data == "0"
         before = connection_id(subscriber)
         resumed = asyncio.get_running_loop().create_future()
-        subscriber.connection.on(
-            "connected", lambda change: resumed.done() or resumed.set_result(change)
-        )
+        subscriber.connection.on("connected", resolver(resumed))
         assert edge.drop_connection(before) == 1
         for index in range(1, 20):
             await race.publish("odds", str(index))
@@ -128,7 +137,7 @@ async def test_failed_resume_gets_a_new_connection_and_80008(edge: LocalEdge) ->
         before = connection_id(realtime)
         edge.hub._forget(before)  # as if the connection state had expired
         updated = asyncio.get_running_loop().create_future()
-        realtime.connection.on("connected", lambda c: updated.done() or updated.set_result(c))
+        realtime.connection.on("connected", resolver(updated))
         edge.drop_connection(before)
         change = await asyncio.wait_for(updated, TIMEOUT_S)
         assert change.reason is not None and change.reason.code == 80008
@@ -189,7 +198,9 @@ async def test_ack_only_after_the_handler_completes(edge: LocalEdge) -> None:
             realtime.channels.get("bets:1").publish("bet", {"stake_minor": 500})
         )
         await asyncio.wait_for(handler_entered.wait(), TIMEOUT_S)
-        await asyncio.sleep(0.05)  # give a premature ACK the chance to arrive
+        # The edge answers in order on one connection: a premature ACK, sent when the bet was
+        # read or handed over, would have arrived before this later ATTACHED.
+        await realtime.channels.get("race:1").attach()
         assert not publish.done()
         release.set()
         await asyncio.wait_for(publish, TIMEOUT_S)

@@ -321,8 +321,12 @@ async def test_an_sdk_that_cannot_renew_stops_hearing_at_expiry(edge: LocalEdge)
         await keeps_hearing(edge, queue, "before")
         await until(lambda: alice.connection.state.value != "connected")
         assert edge.hub.connections[first].sink is None
-        await edge.publish("race:1", [OutboundMessage(name="odds", data="after")])
-        await asyncio.sleep(0.2)
+        async with realtime_of(edge, key=BETTOR_KEY) as witness:
+            # A client still connected hears what alice must not, twice: by then a frame
+            # written to alice's socket with the first would have been read as well.
+            heard = await subscribed(witness, "race:1")
+            await keeps_hearing(edge, heard, "after")
+            await keeps_hearing(edge, heard, "later")
         assert queue.empty()
     await rest.close()
 

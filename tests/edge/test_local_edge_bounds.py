@@ -29,8 +29,7 @@ from betting.edge.local.testing import (
     sdk_clients,
 )
 from betting.edge.port import OutboundMessage
-from betting.edge.token_request import bettor_capability, signed_token_request
-from tests.edge.test_local_edge_malformed import ATTACHED, CONNECTED, ERROR, raw_socket, read
+from tests.edge.raw_client import ATTACHED, CONNECTED, ERROR, bettor_token, raw_socket, read
 
 TIMEOUT_S = 10.0
 DETACHED = 13
@@ -178,16 +177,6 @@ async def test_idle_history_expires_and_the_channel_is_released() -> None:
         await eventually(lambda: edge.hub.channels.peek("race:quiet") is None)
 
 
-async def bettor_token(edge: LocalEdge, user_id: str, shards: int) -> TokenDetails:
-    token_request = signed_token_request(
-        ROOT_KEY, user_id, bettor_capability(user_id, shards), int(time.time() * 1000)
-    )
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge.port}") as client:
-        response = await client.post("/keys/test.root/requestToken", json=token_request)
-    assert response.status_code == 200
-    return TokenDetails.from_dict(response.json())
-
-
 async def test_a_bettor_may_publish_only_on_their_own_shard(edge: LocalEdge) -> None:
     token = await bettor_token(edge, "alice", 4)
 
@@ -290,7 +279,9 @@ async def test_a_live_client_is_not_dropped_for_silence() -> None:
             await connected(realtime)
             sockets = set(edge.hub.sockets)  # a drop and resume would make new ones
             assert len(sockets) == 2
-            await asyncio.sleep(2.5)  # over twice the idle limit, with no frame from clients
+            # The stimulus, not a wait for nothing: over twice the idle limit with no frame
+            # from the clients. The publish below is answered on the same sockets.
+            await asyncio.sleep(2.5)
             await realtime.channels.get("race:1").publish("still", "here")
             assert set(edge.hub.sockets) == sockets
         await send(socket, {"action": 10, "channel": "race:1"})

@@ -19,31 +19,15 @@ from betting.edge.local import LocalEdge
 from betting.edge.local.testing import ROOT_KEY, running_edge, sdk_clients
 from betting.edge.port import OutboundMessage
 from betting.edge.token_request import signed_token_request
+from tests.edge.raw_client import ATTACHED, CONNECTED, ERROR, NACK, raw_socket, read
 
 TIMEOUT_S = 5.0
-CONNECTED, ERROR, ATTACHED, NACK = 4, 9, 11, 2
 
 
 @pytest.fixture
 async def edge() -> AsyncIterator[LocalEdge]:
     async with running_edge() as edge:
         yield edge
-
-
-async def raw_socket(edge: LocalEdge, wire_format: str = "json") -> Any:
-    url = f"ws://127.0.0.1:{edge.port}/?key={ROOT_KEY}&format={wire_format}&v=5"
-    socket = await websockets.connect(url)
-    connected = await read(socket, wire_format)
-    assert connected["action"] == CONNECTED
-    return socket
-
-
-async def read(socket: Any, wire_format: str = "json") -> dict[str, Any]:
-    while True:
-        frame = await asyncio.wait_for(socket.recv(), TIMEOUT_S)
-        message = msgpack.unpackb(frame) if wire_format == "msgpack" else orjson.loads(frame)
-        if message["action"] != 0:  # skip heartbeats
-            return dict(message)
 
 
 GARBAGE = [
@@ -441,12 +425,15 @@ async def test_an_oversized_frame_is_closed_with_1009_and_the_client_may_finish_
     header = bytes([0x81, 0xFF]) + oversized.to_bytes(8, "big") + b"\x00" * 4  # masked, key 0
     writer.write(header + b"x" * oversized)
     await writer.drain()
-    await asyncio.sleep(0.2)  # the edge has read the header and failed the connection
+    received = b""
+    while b"\x88" not in received:  # the close frame: the edge read the header and failed it
+        chunk = await asyncio.wait_for(reader.read(65_536), TIMEOUT_S)
+        assert chunk, f"closed without a close frame: {received!r}"
+        received += chunk
     ping = bytes([0x89, 0x80]) + b"\x00" * 4
     for _ in range(20):  # still sending, as a client that has not read the close yet
         writer.write(ping)
         await writer.drain()
-    received = b""
     while chunk := await asyncio.wait_for(reader.read(65_536), TIMEOUT_S):
         received += chunk  # a reset would raise ConnectionResetError here
     close = received[received.rindex(b"\x88") :]

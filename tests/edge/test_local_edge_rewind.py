@@ -17,11 +17,10 @@ from betting.edge.local.protocol import Flag
 from betting.edge.local.rewind import Rewind, rewind_backlog
 from betting.edge.local.testing import connection_id, running_edge, sdk_clients
 from betting.edge.port import OutboundMessage
-from tests.edge.test_local_edge_malformed import ATTACHED, raw_socket, read
+from tests.edge.raw_client import ATTACHED, raw_socket, read
 
 TIMEOUT_S = 5.0
 # Long enough for a frame on the loopback to arrive, were one (wrongly) on its way.
-QUIET_S = 0.3
 
 
 @pytest.fixture
@@ -150,7 +149,9 @@ async def test_a_resumed_attach_replays_what_it_missed_and_does_not_rewind_again
         await publish(edge, "race:1", ["while away"])
         await asyncio.wait_for(resumed, TIMEOUT_S)
         assert (await asyncio.wait_for(queue.get(), TIMEOUT_S)).data == "while away"
-        await asyncio.sleep(QUIET_S)
+        # One connection delivers in order: a second rewind would come before the marker.
+        await publish(edge, "race:1", ["marker"])
+        assert (await asyncio.wait_for(queue.get(), TIMEOUT_S)).data == "marker"
         assert queue.empty()
 
 

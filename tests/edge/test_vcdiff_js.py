@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from betting.edge.local.vcdiff import encode
-from tests.edge.test_vcdiff import odds_books
+from tests.edge.odds_books import odds_books
+
+pytestmark = pytest.mark.node
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 WEB = REPOSITORY / "web"

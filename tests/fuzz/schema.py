@@ -112,9 +112,12 @@ def admits(value: Any, schema: Schema, document: Schema) -> bool:
             return False
         return all(admits(item, schema.get("items", {}), document) for item in value)
     if isinstance(value, str):
-        return len(value) <= schema.get("maxLength", 10**9)
+        length_max: int = schema.get("maxLength", 10**9)
+        return len(value) <= length_max
     if isinstance(value, int) and not isinstance(value, bool):
-        return schema.get("minimum", -(10**99)) <= value <= schema.get("maximum", 10**99)
+        minimum: int = schema.get("minimum", -(10**99))
+        maximum: int = schema.get("maximum", 10**99)
+        return minimum <= value <= maximum
     return True
 
 

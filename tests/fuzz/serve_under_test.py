@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_serve import free_port, start_serve, wait_http
+from tests.support.serve_process import free_port, start_serve, wait_http
 
 ADMIN_TOKEN = "fuzz-admin-token"
 EDGE_KEY = "local.root:local-root-secret"  # the local edge's development key (config.toml)

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -107,7 +108,7 @@ async def wait_for(
         await asyncio.sleep(0.3)
 
 
-def values(records: list[Record]) -> list[dict[str, object]]:
+def values(records: list[Record]) -> list[dict[str, Any]]:  # JSON, as the records hold it
     return [orjson.loads(record.value) for record in records]
 
 

@@ -67,7 +67,7 @@ async def test_a_bet_during_an_outage_is_nacked_then_its_retry_lands(
                 except AblyException as error:
                     assert error.status_code == 500, error
                     assert time.monotonic() < deadline, "no retry was ever ACKed"
-                    await asyncio.sleep(0.5)
+                    await asyncio.sleep(0.5)  # the bettor's backoff between retries
             landed = await bet_ids()  # right after the ACK: already in the log
             # The NACKed produce may have completed too: the engine answers repeats once.
             assert 1 <= landed.count("during") <= 2 and landed[0] == "before"

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from betting.client import BettorEndpoints
-from tests.integration.test_races_e2e import (
+from tests.integration.races_api import (
     TOKEN,
     Bettor,
     Served,
@@ -24,8 +24,8 @@ from tests.integration.test_races_e2e import (
     race_state,
     until,
 )
-from tests.integration.test_serve import free_port, serve_log, start_serve, wait_http
-from tests.unit.test_metrics_text import check_exposition
+from tests.support.exposition import check_exposition
+from tests.support.serve_process import free_port, serve_log, start_serve, wait_http
 
 RUNNER_LIABILITY_MAX = 100_000
 

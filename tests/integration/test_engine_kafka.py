@@ -13,13 +13,13 @@ import pytest
 
 from betting import codec
 from betting.domain.book import Book
-from betting.domain.events import CloseRace, CreateRace, ResultRace
+from betting.domain.events import CloseRace, ResultRace
 from betting.domain.model import RaceState
 from betting.domain.money import Odds, payout_minor
 from betting.health import Readiness
-from betting.log.kafka import KafkaLog
-from betting.log.port import Outgoing
+from betting.log.port import Outgoing, Record
 from betting.tasks.engine import Engine, restore_books
+from tests.integration.engine_checks import assert_odds_versions_increase, replay_matches
 from tests.integration.kafka_pipeline import (
     bets,
     open_log,
@@ -36,53 +36,8 @@ pytestmark = pytest.mark.kafka
 RACES = ["race-a", "race-b", "race-c", "race-d"]
 
 
-def bet_ids_of(records: list[object]) -> Counter[str]:
-    return Counter(str(value["bet_id"]) for value in values(records))  # type: ignore[arg-type,index]
-
-
-async def replay_matches(event_log: KafkaLog, settings: object) -> None:
-    """Fresh books fed the logged commands and bets, in log order, decide every bet as the
-    engine did, and hold the same money as the books restored from the changelog."""
-    topics = settings.topics  # type: ignore[attr-defined]
-    books: dict[str, Book] = {}
-    for record in await read_topic(event_log, topics.races):
-        command, _ = codec.decode_command(record.value)
-        if isinstance(command, CreateRace):
-            books.setdefault(command.race_id, Book(command))
-        else:
-            books[command.race_id].apply(command)
-        books[command.race_id].publish_odds(command.at_ms)  # as the engine does
-    replayed = {}
-    for record in sorted(
-        await read_topic(event_log, topics.bets), key=lambda r: (r.partition, r.offset)
-    ):
-        bet = codec.decode_bet(record.value)
-        replayed[bet.bet_id] = books[bet.race_id].place(bet)
-    logged = {v["bet_id"]: v for v in values(await read_topic(event_log, topics.bet_results))}
-    for bet_id, outcome in replayed.items():
-        assert logged[bet_id]["status"] == ("accepted" if outcome.accepted else "rejected"), (
-            outcome.reason,
-            outcome.detail,
-        )
-        assert logged[bet_id]["odds"] == (str(outcome.odds) if outcome.odds else None)
-    restored: dict[str, Book] = {}
-    for partition in range(3):
-        restored.update(
-            restore_books(await event_log.read_to_end(topics.book_changelog, partition))
-        )
-    for race_id, book in books.items():
-        assert restored[race_id].stakes_minor == book.stakes_minor
-        assert restored[race_id].payouts_minor == book.payouts_minor
-        assert restored[race_id].pool_minor == book.pool_minor
-        assert set(restored[race_id].outcomes) == set(book.outcomes)
-
-
-def assert_odds_versions_increase(records: list[object]) -> None:
-    last: dict[str, int] = {}
-    for value in values(records):  # type: ignore[arg-type]
-        race_id, version = str(value["race_id"]), int(value["version"])  # type: ignore[call-overload]
-        assert version > last.get(race_id, 0), f"{race_id}: version {version} after {last}"
-        last[race_id] = version
+def bet_ids_of(records: list[Record]) -> Counter[str]:
+    return Counter(str(value["bet_id"]) for value in values(records))
 
 
 async def test_exactly_once_when_killed_inside_a_transaction(
@@ -97,7 +52,7 @@ async def test_exactly_once_when_killed_inside_a_transaction(
         doomed = start_engine_process(env, "--kill-in-batch", "4")
         for chunk in range(8):
             await producer.send(bets(settings, RACES, 100, f"c{chunk}"))
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # pacing: the kill lands while bets still arrive
         assert await asyncio.to_thread(doomed.wait, 90) == -signal.SIGKILL
         survivor = start_engine_process(env)  # same transactional id: fences the dead one
         try:
@@ -151,8 +106,6 @@ async def test_garbage_records_go_to_dead_letters_without_stalling(
     engine = Engine(event_log, settings, Readiness(), instance_id="garbage")
     task = asyncio.create_task(engine.run())
     try:
-        from betting.log.port import Outgoing
-
         topics = settings.topics
         await event_log.producer().send(
             [
@@ -205,8 +158,23 @@ async def test_settlement_exactly_once_when_killed_inside_its_transaction(
         assert await asyncio.to_thread(doomed.wait, 90) == -signal.SIGKILL
         survivor = start_engine_process(env)
         try:
-            paid = await wait_for(event_log, topics.settlements, lambda r: len(r) >= 200, 90)
-            await asyncio.sleep(2)  # anything paid twice would show up by now
+            await wait_for(event_log, topics.settlements, lambda r: len(r) >= 200, 90)
+            # A command after the result, on each race's partition, answered: whatever the
+            # result paid (once or twice) is committed before that answer.
+            markers = {f"after-result-{race}": CloseRace(race, now_ms) for race in races}
+            await producer.send(
+                [
+                    Outgoing(
+                        topics.races, marker.race_id.encode(), codec.encode_command(marker, id_)
+                    )
+                    for id_, marker in markers.items()
+                ]
+            )
+
+            def answered(records: list[Record]) -> bool:
+                return set(markers) <= {value["request_id"] for value in values(records)}
+
+            await wait_for(event_log, topics.command_results, answered, 90)
             paid = await read_topic(event_log, topics.settlements)
         finally:
             survivor.terminate()
@@ -218,7 +186,7 @@ async def test_settlement_exactly_once_when_killed_inside_its_transaction(
             won = outcome["runner_id"] == "car-0"
             expected = (
                 payout_minor(int(outcome["stake_minor"]), Odds.parse(outcome["odds"])) if won else 0
-            )  # type: ignore[call-overload,arg-type]
+            )
             assert (settlement["result"], settlement["payout_minor"]) == (
                 "won" if won else "lost",
                 expected,

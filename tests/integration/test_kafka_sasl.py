@@ -20,7 +20,7 @@ import pytest
 from betting.client import BettorEndpoints
 from betting.devtools.certificates import LocalAuthority, make_local_authority
 from betting.devtools.kafka_broker import KafkaBroker, SaslSslListener
-from tests.integration.test_races_e2e import (
+from tests.integration.races_api import (
     TOKEN,
     Bettor,
     Served,
@@ -29,8 +29,7 @@ from tests.integration.test_races_e2e import (
     race_state,
     until,
 )
-from tests.integration.test_serve import REPO, free_port, serve_log, start_serve
-from tests.integration.test_serve_kafka import readyz, until_ready
+from tests.support.serve_process import REPO, free_port, readyz, serve_log, start_serve, until_ready
 
 pytestmark = pytest.mark.kafka
 USER = "betting-api-key"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import subprocess
 import urllib.request
 import uuid
 from collections import Counter
@@ -41,8 +40,13 @@ from tests.integration.kafka_pipeline import (
     values,
     wait_for,
 )
-from tests.integration.test_serve import free_port, serve_log, start_serve
-from tests.integration.test_serve_kafka import until_ready
+from tests.support.serve_process import (
+    ServeProcess,
+    free_port,
+    serve_log,
+    start_serve,
+    until_ready,
+)
 from tests.unit import poison
 
 pytestmark = pytest.mark.kafka
@@ -83,7 +87,7 @@ def readable(tag: str) -> set[tuple[str, str]]:
 class Served:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ServeProcess | None = None
         self.endpoints: BettorEndpoints | None = None
 
     async def start(self) -> BettorEndpoints:

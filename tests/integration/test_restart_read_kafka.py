@@ -33,8 +33,13 @@ from betting.tasks.engine import Engine
 from betting.tasks.views import Views
 from tests.integration.kafka_pipeline import open_log, pipeline_env, pipeline_settings
 from tests.integration.kafka_pipeline import race_commands as race_commands_for
-from tests.integration.test_serve import free_port, start_serve
-from tests.integration.test_serve_kafka import owned_partitions, readyz, until_ready
+from tests.support.serve_process import (
+    free_port,
+    owned_partitions,
+    readyz,
+    start_serve,
+    until_ready,
+)
 from tests.unit.races import open_book
 
 pytestmark = pytest.mark.kafka
@@ -64,7 +69,7 @@ async def test_a_reader_reads_every_partition_from_a_timestamp(
     producer = event_log.producer()
     try:
         await producer.send([Outgoing(topic, b"k", b"old-%d" % n, n % 3) for n in range(6)])
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # pacing: broker timestamps on either side of since_ms
         since_ms = _now_ms()
         await asyncio.sleep(0.05)
         await producer.send([Outgoing(topic, b"k", b"new-%d" % n, n % 3) for n in range(6)])
@@ -188,7 +193,7 @@ async def test_the_read_model_is_ready_under_steady_odds(
                 [Outgoing(topics.odds, key, codec.encode_odds(book.odds_snapshot(version)))]
             )
             version += 1
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing: a steady stream, not a flood
 
     writer = asyncio.create_task(steady_odds())
     views = Views(event_log, settings)

@@ -8,55 +8,14 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 import zlib
-from pathlib import Path
+from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """serve in its own process; its log goes to a temporary file (`process.log_path`), since
-    a pipe nobody reads would fill and block it."""
-    with tempfile.NamedTemporaryFile(prefix="serve-", suffix=".log", delete=False) as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "betting", "serve"],
-            cwd=REPO,
-            env={**os.environ, "BETTING_EDGE__PORT": "0", **env},
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
-    process.log_path = log_file.name  # type: ignore[attr-defined]
-    return process
-
-
-def serve_log(process: subprocess.Popen[bytes]) -> bytes:
-    return Path(process.log_path).read_bytes()  # type: ignore[attr-defined]
-
-
-def wait_http(url: str, timeout_s: float = 15.0) -> bytes:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                body: bytes = response.read()
-                return body
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+from tests.support.serve_process import REPO, free_port, serve_log, start_serve, wait_http
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
@@ -110,7 +69,7 @@ def test_serve_stops_with_a_clear_error_when_a_part_cannot_run() -> None:
     assert b'"level":"error"' in log and b"a task failed; stopping" in log
 
 
-def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
+def post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from betting.devtools.kafka_broker import KafkaBroker
+from tests.integration.engine_checks import assert_odds_versions_increase, replay_matches
 from tests.integration.kafka_pipeline import (
     bets,
     open_log,
@@ -24,31 +20,15 @@ from tests.integration.kafka_pipeline import (
     values,
     wait_for,
 )
-from tests.integration.test_engine_kafka import assert_odds_versions_increase, replay_matches
-from tests.integration.test_serve import free_port, start_serve, wait_http
+from tests.support.serve_process import (
+    free_port,
+    owned_partitions,
+    start_serve,
+    until_ready,
+    wait_http,
+)
 
 pytestmark = pytest.mark.kafka
-
-
-def readyz(port: int) -> tuple[int, dict[str, object]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-    except OSError as error:  # not listening yet
-        return 0, {"error": str(error)}
-
-
-async def until_ready(port: int, status: int, timeout_s: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        code, body = await asyncio.to_thread(readyz, port)
-        if code == status:
-            return body
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"/readyz stayed {code}: {body}")
-        await asyncio.sleep(0.2)
 
 
 async def test_broker_stopped_and_restarted_mid_stream(
@@ -82,21 +62,12 @@ async def test_broker_stopped_and_restarted_mid_stream(
         assert server.poll() is None, "serve died during the outage"
         odds = values(await read_topic(event_log, settings.topics.odds))
         for race_id in races:
-            versions = [int(v["version"]) for v in odds if v["race_id"] == race_id]  # type: ignore[call-overload]
+            versions = [int(v["version"]) for v in odds if v["race_id"] == race_id]
             assert versions == sorted(set(versions))
     finally:
         server.terminate()
         server.wait(30)
         await event_log.stop()
-
-
-def owned_partitions(server: subprocess.Popen[bytes]) -> list[int] | None:
-    """The partitions this serve's engine restored last (its log says so on each assignment)."""
-    owned = None
-    for line in Path(server.log_path).read_text().splitlines():  # type: ignore[attr-defined]
-        if '"restored partitions"' in line:
-            owned = json.loads(line)["partitions"]
-    return owned
 
 
 async def test_two_serves_split_the_races_and_one_is_killed(

@@ -27,7 +27,7 @@ from tests.integration.kafka_pipeline import (
     pipeline_settings,
     race_commands,
 )
-from tests.integration.test_serve import free_port, start_serve, wait_http
+from tests.support.serve_process import free_port, start_serve, wait_http
 
 SHARDS = 4
 SUMMARY = re.compile(
@@ -140,7 +140,7 @@ async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served
 
 async def keep_republishing(republish_odds: Callable[[], Awaitable[None]]) -> None:
     while True:
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # pacing: a republish every half second, as a simulator does
         await republish_odds()
 
 

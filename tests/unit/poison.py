@@ -16,11 +16,17 @@ from tests.unit.races import race
 
 RUNNERS = [{"runner_id": f"car-{i}", "name": f"Car {i}", "rating": 100} for i in range(3)]
 Poison = tuple[str, bytes, bytes, tuple[str, str] | None]
+Fields = dict[str, object]
 
 
 def raw(value: Any) -> bytes:
     """JSON by the standard library, which writes what orjson refuses (NaN, huge integers)."""
     return json.dumps(value).encode()
+
+
+def variants(good: Fields, changes: list[tuple[str, Fields]]) -> list[tuple[str, Fields]]:
+    """`good` with each labelled change applied to it."""
+    return [(label, {**good, **change}) for label, change in changes]
 
 
 def any_topic(key: bytes) -> list[Poison]:
@@ -56,7 +62,7 @@ def bets(race_id: str, tag: str, user: str = "mallory") -> list[Poison]:
         return (f"bet: {label}", key, raw(value), (bet_id, user) if readable else None)
 
     out: list[Poison] = []
-    for label, fields, readable in [
+    cases: list[tuple[str, Fields, bool]] = [
         ("odds '²'", {"odds": "²"}, True),
         ("odds '①'", {"odds": "①"}, True),
         ("odds '1²'", {"odds": "1²"}, True),
@@ -83,7 +89,8 @@ def bets(race_id: str, tag: str, user: str = "mallory") -> list[Poison]:
         ("user missing", {"user_id": _MISSING}, False),
         ("user a number", {"user_id": 5}, False),
         ("user a channel wildcard", {"user_id": "*"}, False),
-    ]:
+    ]
+    for label, fields, readable in cases:
         out.append(bet(label, readable, **fields))
     return [*out, *any_topic(key)]
 
@@ -156,25 +163,28 @@ def commands(race_id: str) -> list[Poison]:
 
 def outcomes(race_id: str) -> list[Poison]:
     key = race_id.encode()
-    good = {
+    good: Fields = {
         "v": 1, "bet_id": "p-1", "user_id": "mallory", "race_id": race_id,
         "runner_id": "car-0", "stake_minor": 1_000, "status": "accepted", "odds": "2.00",
         "reason": None, "detail": "", "odds_version": 1, "decided_at_ms": 1,
     }  # fmt: skip
     return [
         *(
-            (f"outcome: {label}", key, raw({**good, **changes}), None)
-            for label, changes in [
-                ("user a channel wildcard", {"user_id": "*"}),
-                ("user with ':'", {"user_id": "mallory:evil"}),
-                ("odds '²'", {"odds": "²"}),
-                ("stake true", {"stake_minor": True}),
-                ("status maybe", {"status": "maybe"}),
-                ("accepted with a reason", {"reason": "LATE"}),
-                ("unknown reason", {"status": "rejected", "odds": None, "reason": "BECAUSE"}),
-                ("detail with a NUL", {"detail": "a\x00"}),
-                ("detail of 100,000 characters", {"detail": "d" * 100_000}),
-            ]
+            (f"outcome: {label}", key, raw(value), None)
+            for label, value in variants(
+                good,
+                [
+                    ("user a channel wildcard", {"user_id": "*"}),
+                    ("user with ':'", {"user_id": "mallory:evil"}),
+                    ("odds '²'", {"odds": "²"}),
+                    ("stake true", {"stake_minor": True}),
+                    ("status maybe", {"status": "maybe"}),
+                    ("accepted with a reason", {"reason": "LATE"}),
+                    ("unknown reason", {"status": "rejected", "odds": None, "reason": "BECAUSE"}),
+                    ("detail with a NUL", {"detail": "a\x00"}),
+                    ("detail of 100,000 characters", {"detail": "d" * 100_000}),
+                ],
+            )
         ),
         *any_topic(key),
     ]
@@ -182,19 +192,29 @@ def outcomes(race_id: str) -> list[Poison]:
 
 def odds(race_id: str) -> list[Poison]:
     key = race_id.encode()
-    good = {"v": 1, "race_id": race_id, "version": 1, "state": "open", "at_ms": 1, "prices": []}
+    good: Fields = {
+        "v": 1,
+        "race_id": race_id,
+        "version": 1,
+        "state": "open",
+        "at_ms": 1,
+        "prices": [],
+    }
     return [
         *(
-            (f"odds: {label}", key, raw({**good, **changes}), None)
-            for label, changes in [
-                ("race id with ':'", {"race_id": "a:b"}),
-                ("version as text", {"version": "1"}),
-                ("state unknown", {"state": "exploded"}),
-                ("price '²'", {"prices": [["car-0", "²"]]}),
-                ("prices numbers", {"prices": [[1, 2]]}),
-                ("prices flat", {"prices": ["car-0", "2.00"]}),
-                ("1,000 prices", {"prices": [[f"r{i}", "2.00"] for i in range(1_000)]}),
-            ]
+            (f"odds: {label}", key, raw(value), None)
+            for label, value in variants(
+                good,
+                [
+                    ("race id with ':'", {"race_id": "a:b"}),
+                    ("version as text", {"version": "1"}),
+                    ("state unknown", {"state": "exploded"}),
+                    ("price '²'", {"prices": [["car-0", "²"]]}),
+                    ("prices numbers", {"prices": [[1, 2]]}),
+                    ("prices flat", {"prices": ["car-0", "2.00"]}),
+                    ("1,000 prices", {"prices": [[f"r{i}", "2.00"] for i in range(1_000)]}),
+                ],
+            )
         ),
         *any_topic(key),
     ]
@@ -202,19 +222,22 @@ def odds(race_id: str) -> list[Poison]:
 
 def settlements(race_id: str) -> list[Poison]:
     key = race_id.encode()
-    good = {
+    good: Fields = {
         "v": 1, "bet_id": "p-1", "user_id": "mallory", "race_id": race_id,
         "runner_id": "car-0", "stake_minor": 1_000, "result": "won", "payout_minor": 2_000,
     }  # fmt: skip
     return [
         *(
-            (f"settlement: {label}", key, raw({**good, **changes}), None)
-            for label, changes in [
-                ("result jackpot", {"result": "jackpot"}),
-                ("payout as text", {"payout_minor": "2000"}),
-                ("payout true", {"payout_minor": True}),
-                ("user a channel wildcard", {"user_id": "*"}),
-            ]
+            (f"settlement: {label}", key, raw(value), None)
+            for label, value in variants(
+                good,
+                [
+                    ("result jackpot", {"result": "jackpot"}),
+                    ("payout as text", {"payout_minor": "2000"}),
+                    ("payout true", {"payout_minor": True}),
+                    ("user a channel wildcard", {"user_id": "*"}),
+                ],
+            )
         ),
         *any_topic(key),
     ]
@@ -222,21 +245,24 @@ def settlements(race_id: str) -> list[Poison]:
 
 def command_results(race_id: str) -> list[Poison]:
     key = race_id.encode()
-    good = {
+    good: Fields = {
         "v": 1, "request_id": "req-1", "race_id": race_id, "command": "open",
         "status": "applied", "reason": None, "detail": "", "at_ms": 1,
     }  # fmt: skip
     return [
         *(
-            (f"command result: {label}", key, raw({**good, **changes}), None)
-            for label, changes in [
-                ("status done", {"status": "done"}),
-                ("reason made up", {"status": "refused", "reason": "BECAUSE"}),
-                ("request id a list", {"request_id": ["req-1"]}),
-                ("request id with ':'", {"request_id": "a:b"}),
-                ("command unknown", {"command": "explode"}),
-                ("at_ms as text", {"at_ms": "1"}),
-            ]
+            (f"command result: {label}", key, raw(value), None)
+            for label, value in variants(
+                good,
+                [
+                    ("status done", {"status": "done"}),
+                    ("reason made up", {"status": "refused", "reason": "BECAUSE"}),
+                    ("request id a list", {"request_id": ["req-1"]}),
+                    ("request id with ':'", {"request_id": "a:b"}),
+                    ("command unknown", {"command": "explode"}),
+                    ("at_ms as text", {"at_ms": "1"}),
+                ],
+            )
         ),
         *any_topic(key),
     ]

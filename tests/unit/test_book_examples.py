@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from betting.domain.book import Book
@@ -9,6 +11,7 @@ from betting.domain.errors import IllegalTransition, InvalidValue
 from betting.domain.events import (
     CloseRace,
     OpenRace,
+    RaceCommand,
     ResultRace,
     ResumeRace,
     SettleRace,
@@ -48,11 +51,11 @@ def test_bet_after_close_is_race_not_open() -> None:
 def test_unknown_and_withdrawn_runner() -> None:
     book = open_book()
     bet = bet_at_current_price(book, "b1")
-    unknown = type(bet)(**{**_fields(bet), "runner_id": "car-99"})
+    unknown = replace(bet, runner_id="car-99")
     assert book.place(unknown).reason is RejectReason.UNKNOWN_RUNNER
     book.apply(WithdrawRunner(RACE_ID, "car-1", at_ms=1_100))
     withdrawn = bet_at_current_price(book, "b2", runner=0)
-    withdrawn = type(bet)(**{**_fields(withdrawn), "runner_id": "car-1"})
+    withdrawn = replace(withdrawn, runner_id="car-1")
     assert book.place(withdrawn).reason is RejectReason.UNKNOWN_RUNNER
 
 
@@ -108,8 +111,8 @@ def test_late_after_the_window() -> None:
     stale = bet_at_current_price(book, "stale", runner=3, at_ms=2_000)
     book.place(bet_at_current_price(book, "other", runner=5, at_ms=1_500))
     book.publish_odds(at_ms=1_500)  # supersedes the version `stale` names
-    within = type(stale)(**{**_fields(stale), "bet_id": "within", "received_at_ms": 2_500})
-    beyond = type(stale)(**{**_fields(stale), "bet_id": "beyond", "received_at_ms": 2_501})
+    within = replace(stale, bet_id="within", received_at_ms=2_500)
+    beyond = replace(stale, bet_id="beyond", received_at_ms=2_501)
     assert book.place(beyond).reason is RejectReason.LATE
     assert book.place(within).reason is not RejectReason.LATE
 
@@ -126,7 +129,7 @@ def test_versions_count_published_snapshots_only_when_something_changed() -> Non
 def test_version_from_the_future_is_invalid() -> None:
     book = open_book()
     bet = bet_at_current_price(book, "b1")
-    future = type(bet)(**{**_fields(bet), "odds_version": book.version + 1})
+    future = replace(bet, odds_version=book.version + 1)
     assert book.place(future).reason is RejectReason.INVALID
 
 
@@ -152,7 +155,7 @@ def test_same_bet_id_returns_the_first_outcome_unchanged() -> None:
     assert again is first and book.pool_minor == 0
 
 
-REFUSED = [
+REFUSED: list[tuple[RaceState, RaceCommand]] = [
     (RaceState.SCHEDULED, SuspendRace(RACE_ID, 5)),
     (RaceState.SCHEDULED, ResumeRace(RACE_ID, 5)),
     (RaceState.SCHEDULED, CloseRace(RACE_ID, 5)),
@@ -175,7 +178,7 @@ REFUSED = [
     (RaceState.VOID, OpenRace(RACE_ID, 5)),
     (RaceState.VOID, UpdateStrengths(RACE_ID, (("car-0", 5),), 5)),
 ]
-PATH = {
+PATH: dict[RaceState, list[RaceCommand]] = {
     RaceState.SCHEDULED: [],
     RaceState.OPEN: [OpenRace(RACE_ID, 1)],
     RaceState.SUSPENDED: [OpenRace(RACE_ID, 1), SuspendRace(RACE_ID, 2)],
@@ -196,14 +199,14 @@ PATH = {
 
 
 @pytest.mark.parametrize(("state", "command"), REFUSED)
-def test_refused_transitions_change_nothing(state: RaceState, command: object) -> None:
+def test_refused_transitions_change_nothing(state: RaceState, command: RaceCommand) -> None:
     book = Book(race())
     for step in PATH[state]:
         book.apply(step)
     assert book.state is state
     before = book.snapshot()
     with pytest.raises(IllegalTransition) as refused:
-        book.apply(command)  # type: ignore[arg-type]
+        book.apply(command)
     assert refused.value.state == state
     assert book.snapshot() == before
 
@@ -235,10 +238,6 @@ def test_last_runner_cannot_be_withdrawn() -> None:
     book.apply(WithdrawRunner(RACE_ID, "car-0", 1))
     with pytest.raises(InvalidValue):
         book.apply(WithdrawRunner(RACE_ID, "car-1", 2))
-
-
-def _fields(bet: object) -> dict[str, object]:
-    return {name: getattr(bet, name) for name in bet.__slots__}  # type: ignore[attr-defined]
 
 
 def test_in_play_bets_wait_the_delay_then_meet_the_price_of_that_moment() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -110,6 +111,11 @@ def documented_odds(value: object) -> int | None:
     return hundredths if hundredths in LADDER else None
 
 
+def documented_odds_seen(value: object) -> Odds | None:
+    hundredths = documented_odds(value)
+    return None if hundredths is None else Odds(hundredths)
+
+
 @given(st.one_of(JSON_VALUES, st.text(max_size=12), st.from_regex(r"[0-9]{1,5}(\.[0-9]{0,3})?")))
 def test_odds_parse_gives_the_ladder_price_or_refuses(value: object) -> None:
     expected = documented_odds(value)
@@ -149,10 +155,7 @@ BET_RULES: dict[str, tuple[str, Any]] = {
     "race_id": ("race_id", id_rule),
     "runner_id": ("runner_id", id_rule),
     "stake_minor": ("stake_minor", integer_rule(0, serial.STAKE_MINOR_MAX)),
-    "odds": (
-        "odds_seen",
-        lambda v: None if documented_odds(v) is None else Odds(documented_odds(v)),
-    ),  # type: ignore[arg-type]
+    "odds": ("odds_seen", documented_odds_seen),
     "odds_version": ("odds_version", integer_rule(0, 2**63 - 1)),
     "received_at_ms": ("received_at_ms", time_rule),
     "client_sent_at_ms": ("client_sent_at_ms", lambda v: "null" if v is None else time_rule(v)),
@@ -411,12 +414,12 @@ def test_any_value_anywhere_in_engine_records_decodes_or_raises_codec_error(
     path = data.draw(st.sampled_from(paths(body)))
     result = decodes_or_codec_error(decode, dumps(replaced(body, path, new)))
     if not isinstance(result, codec.CodecError):
-        encode = {
+        encoders: dict[object, Callable[[Any], bytes]] = {
             codec.decode_outcome: codec.encode_outcome,
             codec.decode_odds: codec.encode_odds,
             codec.decode_settlement: codec.encode_settlement,
-        }[decode]
-        assert decode(encode(result)) == result
+        }
+        assert decode(encoders[decode](result)) == result
 
 
 # -- book headers (the changelog) ---------------------------------------------------------------

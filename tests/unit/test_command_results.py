@@ -28,8 +28,8 @@ from betting.log.memory import MemoryLog
 from betting.log.port import Outgoing
 from betting.tasks.engine import Engine, restore_decided
 from betting.tasks.views import Views
+from tests.unit.engine_memory import bet, make_log, records, until
 from tests.unit.races import RACE_ID, race
-from tests.unit.test_engine_memory import bet, make_log, records, until
 
 SETTINGS = Settings()
 T = SETTINGS.topics
@@ -224,7 +224,7 @@ async def test_an_in_play_bet_decided_after_its_delay_is_counted() -> None:
     ])  # fmt: skip
     async with running(memory) as views:
         await until(lambda: len(records(memory, T.command_results)) == 3)
-        version = int(records(memory, T.odds)[-1]["version"])  # type: ignore[call-overload]
+        version = int(records(memory, T.odds)[-1]["version"])
         now_ms = int(time.time() * 1000)
         held = Bet("held", "user-1", RACE_ID, "car-0", 1, Odds.parse("1.01"), version, now_ms)
         await memory.producer().send([Outgoing(T.bets, RACE_ID.encode(), codec.encode_bet(held))])

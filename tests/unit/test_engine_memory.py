@@ -2,67 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-
 import orjson
 
 from betting import codec
-from betting.config import Settings
 from betting.domain.events import CloseRace, OpenRace
-from betting.domain.model import Bet
-from betting.domain.money import Odds
-from betting.health import Readiness
-from betting.log.memory import MemoryLog
-from betting.log.port import Outgoing, TopicSpec
-from betting.tasks.engine import Engine
+from betting.log.port import Outgoing
+from tests.unit.engine_memory import (
+    T,
+    bet,
+    command,
+    make_log,
+    money,
+    records,
+    running,
+    until,
+)
 from tests.unit.races import RACE_ID, race
-
-SETTINGS = Settings()
-T = SETTINGS.topics
-
-
-async def make_log() -> MemoryLog:
-    memory = MemoryLog()
-    names = [T.bets, T.races, T.odds, T.bet_results, T.book_changelog, T.dead_letters]
-    await memory.ensure_topics([TopicSpec(name, 3) for name in names])
-    return memory
-
-
-@contextlib.asynccontextmanager
-async def running(memory: MemoryLog) -> AsyncIterator[Engine]:
-    engine = Engine(memory, SETTINGS, Readiness())
-    task = asyncio.create_task(engine.run())
-    try:
-        yield engine
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def bet(bet_id: str, odds: str, version: int, stake: int = 1_000, runner: int = 0) -> Outgoing:
-    value = codec.encode_bet(
-        Bet(bet_id, "user-1", RACE_ID, f"car-{runner}", stake, Odds.parse(odds), version, 4_000)
-    )
-    return Outgoing(T.bets, RACE_ID.encode(), value)
-
-
-def command(value: bytes) -> Outgoing:
-    return Outgoing(T.races, RACE_ID.encode(), value)
-
-
-def records(memory: MemoryLog, topic: str) -> list[dict[str, object]]:
-    return [
-        orjson.loads(record.value) for partition in memory.partitions(topic) for record in partition
-    ]
-
-
-async def until(condition: object, timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():  # type: ignore[operator]
-            await asyncio.sleep(0.005)
 
 
 async def test_bets_become_outcomes_odds_and_changelog() -> None:
@@ -74,8 +29,8 @@ async def test_bets_become_outcomes_odds_and_changelog() -> None:
     async with running(memory):
         await until(lambda: records(memory, T.odds))
         first = records(memory, T.odds)[0]
-        price = dict(first["prices"])["car-0"]  # type: ignore[arg-type]
-        await producer.send([bet("b1", price, first["version"]), bet("b2", "1.01", 1)])  # type: ignore[arg-type]
+        price = dict(first["prices"])["car-0"]
+        await producer.send([bet("b1", price, first["version"]), bet("b2", "1.01", 1)])
         await until(lambda: len(records(memory, T.bet_results)) == 2)
         await until(lambda: len(records(memory, T.odds)) == 2)
     results = {r["bet_id"]: r for r in records(memory, T.bet_results)}
@@ -105,14 +60,6 @@ async def test_garbage_goes_to_dead_letters_with_an_invalid_outcome_and_nothing_
     assert [(r["bet_id"], r["reason"]) for r in invalid] == [("bad-1", "INVALID")]
     assert "bet.race_id" in str(invalid[0]["detail"])
     assert all("error" in letter for letter in records(memory, T.dead_letters))
-
-
-def money(engine: Engine) -> dict[str, object]:
-    return {
-        race_id: (book.state, book.stakes_minor, book.payouts_minor, book.pool_minor, book.outcomes)
-        for books in engine.books.values()
-        for race_id, book in books.items()
-    }
 
 
 async def test_a_restarted_engine_restores_books_and_keeps_each_bet_once() -> None:

@@ -24,8 +24,7 @@ from betting.log.memory import MemoryLog
 from betting.log.port import Outgoing
 from betting.tasks.engine import Engine
 from tests.unit import poison
-from tests.unit.races import RACE_ID, race
-from tests.unit.test_engine_memory import (
+from tests.unit.engine_memory import (
     SETTINGS,
     T,
     bet,
@@ -36,6 +35,7 @@ from tests.unit.test_engine_memory import (
     running,
     until,
 )
+from tests.unit.races import RACE_ID, race
 
 
 def poison_records(tag: str) -> tuple[list[Outgoing], list[poison.Poison]]:

@@ -3,12 +3,14 @@ decided only after the bet delay, when the prices have moved on many times."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from betting.domain.book import Book
 from betting.domain.events import StartRace, UpdateStrengths
-from betting.domain.model import Bet, RejectReason
+from betting.domain.model import RejectReason
 from betting.domain.risk import RiskParams
 from tests.unit.races import RACE_ID, bet_at_current_price, open_book
 
@@ -42,8 +44,8 @@ def test_an_in_play_bet_already_stale_at_receipt_is_late() -> None:
     seen = book.version
     move_prices(book, 1_600, 0)  # supersedes the version the bettor saw
     stale = bet_at_current_price(book, "stale", at_ms=2_101)  # 501 ms after it was replaced
-    stale = Bet(**{**_fields(stale), "odds_version": seen})
-    within = Bet(**{**_fields(stale), "bet_id": "within", "received_at_ms": 2_100})
+    stale = replace(stale, odds_version=seen)
+    within = replace(stale, bet_id="within", received_at_ms=2_100)
     assert book.submit(stale) is None and book.submit(within) is None
     for step, at_ms in enumerate(range(2_150, 4_200, 50)):
         move_prices(book, at_ms, step + 1)
@@ -70,10 +72,6 @@ def test_without_held_bets_old_versions_are_still_forgotten() -> None:
     for step, at_ms in enumerate(range(1_100, 3_000, 50)):
         move_prices(book, at_ms, step)
     assert min(book.superseded_at_ms.values()) >= book.latest_ms - 100
-
-
-def _fields(bet: Bet) -> dict[str, object]:
-    return {name: getattr(bet, name) for name in bet.__slots__}
 
 
 @settings(max_examples=200, deadline=None)
@@ -106,8 +104,7 @@ def test_late_depends_only_on_how_stale_the_bet_was_when_the_edge_received_it(
         move_prices(book, now_ms, step)
     seen = max(1, book.version - seen_back)
     received_at_ms = now_ms + receipt_offset_ms
-    bet = Bet(**{**_fields(bet_at_current_price(book, "b", at_ms=received_at_ms)),
-                 "odds_version": seen})  # fmt: skip
+    bet = replace(bet_at_current_price(book, "b", at_ms=received_at_ms), odds_version=seen)
     assert book.submit(bet) is None
     for step, gap in enumerate(gaps_ms[len(gaps_ms) // 2 + 1 :]):  # while it waits
         now_ms = max(now_ms, received_at_ms) + gap

@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
-
 from hypothesis import given
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
 from betting.api.metrics import MetricSources, escape_label, render
 from betting.config import Settings
+from betting.edge.local import LocalEdge
 from betting.health import Readiness
 from betting.log.memory import MemoryLog
 from betting.tasks.engine import Engine
-
-
-@dataclass
-class _Stats:
-    published: int
-
-
-@dataclass
-class _Forwarder:  # what /metrics reads of a forwarder
-    name: str
-    stats: _Stats = field(default_factory=lambda: _Stats(0))
+from betting.tasks.forward import Forwarder
+from betting.tasks.routes import odds_route
+from tests.support.exposition import check_exposition
 
 
 async def _no_lag() -> int:
@@ -36,34 +25,15 @@ def sources(*forwarder_names: str) -> MetricSources:
     engine.stats.outcomes.update({"accepted": 3, "LATE": 1, "INVALID": 2})
     engine.stats.commands.update({"applied": 2, "ILLEGAL_TRANSITION": 1})
     engine.stats.commit_ms.observe(3.0)
-    forwarders = [_Forwarder(name, _Stats(n)) for n, name in enumerate(forwarder_names)]
+    forwarders = [
+        Forwarder(name, MemoryLog(), LocalEdge(), name, None, odds_route)
+        for name in forwarder_names
+    ]
+    for published, forwarder in enumerate(forwarders):
+        forwarder.stats.published = published
     return MetricSources(
         engine=engine, forwarders=forwarders, edge_connections=lambda: 2, lag=_no_lag
-    )  # type: ignore[arg-type]
-
-
-def check_exposition(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """Parse with the reference parser; every family has exactly one HELP and one TYPE line,
-    its samples follow them without another family in between. Lines end at "\n" only, as
-    the format says (str.splitlines would also split at the separators a label may hold)."""
-    families = {
-        family.name: [(sample.labels, sample.value) for sample in family.samples]
-        for family in text_string_to_metric_families(text)
-    }
-    helps = Counter(line.split()[2] for line in text.split("\n") if line.startswith("# HELP "))
-    types = Counter(line.split()[2] for line in text.split("\n") if line.startswith("# TYPE "))
-    assert helps == types and set(helps.values()) == {1}, (helps, types)
-    current = None
-    seen: set[str] = set()
-    for line in text.split("\n"):
-        if line.startswith("# TYPE "):
-            current = line.split()[2]
-            assert current not in seen
-            seen.add(current)
-        elif line and not line.startswith("#"):
-            name = line.split("{")[0].split(" ")[0]
-            assert current is not None and name.startswith(current), (line, current)
-    return families
+    )
 
 
 async def test_each_family_once_however_many_forwarders() -> None:

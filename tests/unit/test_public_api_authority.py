@@ -53,8 +53,8 @@ async def sign_in(api: httpx.AsyncClient, user_id: object) -> httpx.Response:
     return await api.post("/auth/token", content=orjson.dumps({"user_id": user_id}))
 
 
-def bearer(token: str) -> dict[str, bytes]:
-    return {"Authorization": f"Bearer {token}".encode()}  # bytes: hostile ones need not be ASCII
+def bearer(token: str) -> dict[bytes, bytes]:
+    return {b"Authorization": f"Bearer {token}".encode()}  # bytes: hostile ones need not be ASCII
 
 
 async def test_sign_in_answers_a_token_request_and_an_api_credential(

@@ -117,8 +117,8 @@ def test_a_forwarder_skips_each_poison_class_and_forwards_good_records(topic: st
         assert forwarder._messages(record) == [], label
     assert forwarder.skipped.counts == {topic: len(catalogue)}
     good = {o.topic: o.value for o in good_records() if o.topic != T.book_changelog}
-    value = codec.encode_outcome(OUTCOME) if topic == T.bet_results else good[topic]
-    messages = forwarder._messages(Record(topic, 0, 99, b"k", value or b"", 0))
+    good_value = codec.encode_outcome(OUTCOME) if topic == T.bet_results else good[topic]
+    messages = forwarder._messages(Record(topic, 0, 99, b"k", good_value or b"", 0))
     assert messages and all(channel.startswith("outbound:") for channel, _ in messages)
 
 

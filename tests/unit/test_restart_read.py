@@ -79,10 +79,10 @@ async def test_the_read_model_is_ready_under_steady_odds_once_it_holds_the_start
             odds = codec.encode_odds(book.odds_snapshot(version))
             await memory.producer().send([Outgoing(T.odds, key, odds)])
             version += 1
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.002)  # pacing: a steady stream, not a flood
 
     writer = asyncio.create_task(steady_odds())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)  # pacing: the log is moving when the read model starts
     views = Views(memory, SETTINGS)
     reading = asyncio.create_task(views.run())
     try:
@@ -102,14 +102,19 @@ def _outcome(bet_id: str, user_id: str) -> bytes:
     return codec.encode_outcome(outcome)
 
 
-async def _forward_until_replayed(forwarder: Forwarder) -> None:
+async def _forward_past_markers(
+    forwarder: Forwarder, memory: MemoryLog, edge: LocalEdge, markers: dict[str, Outgoing]
+) -> None:
+    """Run the forwarder until it has forwarded a marker record sent after the others, one per
+    partition, each to a channel of its own: whatever it would wrongly send from before a
+    marker in its partition has gone out by then."""
     running = asyncio.create_task(forwarder.run())
     try:
         async with asyncio.timeout(10):
             await forwarder.replayed.wait()
-            while forwarder.stats.published < 1:  # the group's share has no replay to wait on
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.2)  # let anything else it would wrongly send arrive
+            await memory.producer().send(list(markers.values()))
+            while not all(edge.hub.channels.peek(channel) for channel in markers):
+                await asyncio.sleep(0.01)  # a poll interval
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -138,7 +143,8 @@ async def test_a_group_that_never_committed_forwards_what_came_before_it_started
     forwarder = Forwarder(
         "outcomes-out", memory, edge, T.bet_results, "never-committed", routes.outcome_route
     )
-    await _forward_until_replayed(forwarder)
+    marker = Outgoing(T.bet_results, RACE_ID.encode(), _outcome("marker", "marker-user"))
+    await _forward_past_markers(forwarder, memory, edge, {user_channel("marker-user"): marker})
     ids = _channel_ids(edge, user_channel("alice"))
     assert ids == [f"{T.bet_results}:0:{n}:0" for n in range(1, 5)]
 
@@ -159,7 +165,14 @@ async def test_a_local_edge_forwarder_reads_every_partition_and_rebuilds_history
     assert all(memory.partitions(T.odds)), "the races should spread over every partition"
     edge = LocalEdge()
     forwarder = Forwarder("odds-out", memory, edge, T.odds, None, routes.odds_route)
-    await _forward_until_replayed(forwarder)
+    markers = {}
+    for partition in range(4):
+        value = orjson.loads(codec.encode_odds(book.odds_snapshot(5)))
+        value["race_id"] = f"marker-{partition}"
+        markers[odds_channel(value["race_id"])] = Outgoing(
+            T.odds, b"marker", orjson.dumps(value), partition
+        )
+    await _forward_past_markers(forwarder, memory, edge, markers)
     for race_id in races:
         history = edge.hub.channels.peek(odds_channel(race_id))
         assert history is not None, race_id

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.integration.kafka_pipeline import pipeline_env
-from tests.integration.test_serve import free_port, start_serve
+from tests.support.serve_process import free_port, start_serve
 from tests.web.serving import (
     ADMIN_TOKEN,
     BET_SHARDS,
@@ -45,15 +45,17 @@ async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served
     base_url = f"http://127.0.0.1:{http_port}"
     try:
         await until_ready(base_url, process)
-        yield Served(base_url, edge_port, process.log_path)  # type: ignore[attr-defined]
+        yield Served(base_url, edge_port, process.log_path)
     finally:
         process.terminate()
         process.wait(30)
 
 
 @pytest.fixture
-async def browser_context(tmp_path: Path) -> AsyncIterator[Any]:
+async def browser_context(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     """Chromium with a fresh profile and a phone-sized window."""
+    if request.node.get_closest_marker("browser") is None:
+        pytest.fail(f"{request.node.nodeid} starts Chromium: mark it `browser`")
     if not CHROMIUM.exists():
         pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium")
     async_api = pytest.importorskip("playwright.async_api", reason="pip install playwright")

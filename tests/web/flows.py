@@ -83,7 +83,7 @@ async def simulated_bettor(served: Served, race_id: str, runner_id: str, bets: i
                 "client_sent_at_ms": int(time.time() * 1000),
             }
             await channel.publish("bet", bet)
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(0.4)  # pacing: the odds move between one bet and the next
     finally:
         await realtime.close()
 

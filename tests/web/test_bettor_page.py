@@ -3,7 +3,6 @@ price refused with the reason in words."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -20,7 +19,7 @@ from tests.web.flows import (
 )
 from tests.web.serving import Served, screenshot_path
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.browser]
 
 
 def user(prefix: str) -> str:
@@ -141,5 +140,5 @@ async def test_the_page_recovers_after_the_connection_drops(
         ".textContent !== before",
         arg=before,
     )
-    await asyncio.sleep(0)  # the page was not reloaded: the same document caught up
+    # The page was not reloaded: the same document caught up.
     assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
