@@ -18,6 +18,7 @@ from betting.domain.ledger import (
     Ledger,
     LedgerRecords,
     Refusal,
+    StatementEntry,
     TransferKind,
 )
 from betting.domain.ledger_snapshot import (
@@ -162,7 +163,8 @@ def test_statement_pages_are_stable_and_add_up_to_the_journal() -> None:
     ledger = funded()
     for n in range(7):
         ledger.hold("alice", f"b{n}", "race-1", 100, T0 + n)
-    pages, cursor = [], 0
+    pages: list[StatementEntry] = []
+    cursor: int | None = 0
     while cursor is not None:
         page = ledger.statement("alice", cursor, limit=3)
         pages.extend(page.entries)

@@ -33,7 +33,7 @@ from betting.domain.settlement import (
     withdrawal_of,
 )
 from tests.unit.races import RACE_ID, bet_at_current_price, open_book
-from tests.unit.test_settlement import resulted_books
+from tests.unit.traded_books import resulted_books
 
 
 @pytest.mark.parametrize(
