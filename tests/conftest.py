@@ -23,6 +23,16 @@ def external_bootstrap() -> str | None:
     return os.environ.get(EXTERNAL_BOOTSTRAP_VARIABLE) or None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def history_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every serve a test starts keeps its history in this session's own SQLite file, not in
+    the repository's var/ (serve processes inherit the variable)."""
+    path = tmp_path_factory.mktemp("history") / "bet_history.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BETTING_HISTORY__SQLITE_PATH", str(path))
+        yield
+
+
 @pytest.fixture(scope="session")
 def kafka_broker() -> Iterator[KafkaBroker]:
     """The session's local broker, for tests that stop, kill or restart it."""

@@ -19,6 +19,7 @@ transaction).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -122,15 +123,18 @@ class SqliteDatabase:
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             for connection in (self._writer, self._reader):
                 await connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        except Exception as error:
-            await self.close()
-            raise DatabaseUnavailable(f"cannot open {self.path}: {error}") from error
+        except BaseException as error:
+            await self.close()  # its threads would keep the process from exiting
+            if isinstance(error, Exception):
+                raise DatabaseUnavailable(f"cannot open {self.path}: {error}") from error
+            raise
 
     async def close(self) -> None:
-        for connection in (self._writer, self._reader):
+        connections, self._writer, self._reader = (self._writer, self._reader), None, None
+        for connection in connections:
             if connection is not None:
-                await connection.close()
-        self._writer = self._reader = None
+                with contextlib.suppress(Exception):
+                    await connection.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteTransaction]:
