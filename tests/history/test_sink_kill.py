@@ -246,3 +246,43 @@ async def test_positions_committed_apart_from_the_rows_lose_rows_at_a_kill(
         assert lost, "the kill between the two commits lost nothing?"
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("database_kind", DATABASES, indirect=True)
+async def test_two_sinks_on_one_database_share_the_partitions_through_kills(
+    kafka_bootstrap: str, unique_name: str, database_kind: str, history_target: str
+) -> None:
+    """Two instances, one database: partitions move between them at each join and kill while
+    records keep coming, and a revoked owner's last batch may land after the new owner's
+    first; the stored positions fence it. Every record is still written once."""
+    rng = random.Random(SEED + 2)
+    topics = [f"{unique_name}.results", f"{unique_name}.settlements"]
+    records = log_records(rng, *topics)
+    waves = [records[: len(records) // 3], records[len(records) // 3 :]]
+    await produce(kafka_bootstrap, topics, waves[0])
+    environment = sink_environment(kafka_bootstrap, unique_name, database_kind, history_target)
+    first, second = Lives(environment), Lives(environment)
+    store = new_store(database_kind, history_target)
+    try:
+        first.start()
+        second.start()
+        await store.open()
+        for n in range(0, len(waves[1]), 20):  # more records while the group rebalances
+            await produce(kafka_bootstrap, topics, waves[1][n : n + 20])
+            if n == 100:
+                assert first.process is not None
+                first.process.send_signal(signal.SIGKILL)
+                assert await wait_exit(first.process) == -signal.SIGKILL
+                first.start()
+            await asyncio.sleep(rng.uniform(0, 0.3))
+        ends, expected = await read_back(kafka_bootstrap, topics)
+        deadline = time.monotonic() + LIFE_TIMEOUT_S
+        while await store.positions(ends) != ends:
+            assert time.monotonic() < deadline, "the two sinks did not reach the ends"
+            await asyncio.sleep(0.1)
+        assert await rows(store, "history_bets") == expected[topics[0]]
+        assert await rows(store, "history_settlements") == expected[topics[1]]
+    finally:
+        first.stop()
+        second.stop()
+        await store.close()
