@@ -8,6 +8,7 @@ with a random password (SCRAM over TCP, as production would), and is removed whe
     with PostgresServer() as server:
         server.dsn                          # postgresql://betting:<password>@127.0.0.1:<port>/postgres
         server.create_database("name")      # -> that database's DSN
+        server.shutdown(); server.restart() # an outage: same port, same data
 
 `python -m betting.devtools.postgres_server` runs one in the foreground (`apt-get install
 postgresql` first: `make system` does).
@@ -136,6 +137,12 @@ class PostgresServer:
         )
         password_file.unlink()
         self.port = free_port()
+        self._launch()
+        return self.dsn
+
+    def _launch(self) -> None:
+        assert self._folder is not None
+        folder = self._folder
         log = (folder / "server.log").open("ab")
         self._process = subprocess.Popen(
             [str(self._bin / "postgres"), "-D", str(folder / "data"), "-p", str(self.port),
@@ -145,7 +152,17 @@ class PostgresServer:
         log.close()
         _live.add(self)
         self._wait_ready()
-        return self.dsn
+
+    def shutdown(self) -> None:
+        """Stop the server, keeping its data and port: an outage, ended by `restart`."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(STOP_TIMEOUT_S)
+
+    def restart(self) -> None:
+        self.shutdown()
+        self._launch()
 
     def _run(self, *command: str) -> None:
         result = subprocess.run(

@@ -3,7 +3,6 @@ and a fresh, opened history store on each database a test is parametrized with."
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 
 from betting.devtools.postgres_server import PostgresServer
 from betting.history.store import HistoryStore
-from tests.history.support import new_store
+from tests.history.support import fresh_database_dsn, new_store
 
 
 @pytest.fixture(scope="session")
@@ -19,10 +18,6 @@ def postgres_server() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server, run as an unprivileged user on a free port."""
     with PostgresServer() as server:
         yield server
-
-
-def fresh_database_dsn(server: PostgresServer) -> str:
-    return server.create_database(f"history_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

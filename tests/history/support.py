@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from betting.devtools.postgres_server import PostgresServer
 from betting.domain.model import Outcome, RejectReason
 from betting.domain.money import Odds
 from betting.domain.settlement import Settlement, SettlementResult
@@ -16,6 +19,10 @@ DATABASES = [
 ]
 ON_BOTH = pytest.mark.parametrize("database_kind", DATABASES, indirect=True)
 BET_RESULTS, SETTLEMENTS = "bet-results", "settlements"
+
+
+def fresh_database_dsn(server: PostgresServer) -> str:
+    return server.create_database(f"history_{uuid.uuid4().hex[:12]}")
 
 
 def new_store(database_kind: str, target: str) -> HistoryStore:
