@@ -1,7 +1,9 @@
-"""serve on the embedded default keeps a bettor's history in its SQLite file: a bet placed
+"""serve keeps a bettor's history in its SQLite file, on the embedded default and on the real
+broker (whose bet-results and settlements the engine writes in transactions): a bet placed
 through the official ably SDK, retried under its id, then settled, is one row with its
-settlement, read back from GET /api/users/{id}/history; and it is still there after a
-restart (the in-memory log starts empty again, the database does not)."""
+settlement, read back from GET /api/users/{id}/history; and it is still there, once, after a
+restart (on the in-memory log, which starts empty again, and on Kafka, read on from the
+positions in the database)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from betting.channels import bets_channel, bets_shard
 from betting.client import BettorEndpoints, bettor_realtime, sign_in
+from tests.integration.kafka_pipeline import pipeline_env
 from tests.integration.test_serve import free_port, start_serve, wait_http
 
 ADMIN = "history-admin-token"
@@ -43,10 +48,18 @@ async def until(check: Callable[[], Awaitable[Any]]) -> Any:
     return result
 
 
-def serve(path: Path) -> tuple[Any, str, BettorEndpoints]:
+@pytest.fixture(params=["memory", pytest.param("kafka", marks=pytest.mark.kafka)])
+def log_environment(request: pytest.FixtureRequest, unique_name: str) -> dict[str, str]:
+    if request.param == "memory":
+        return {}
+    return pipeline_env(request.getfixturevalue("kafka_bootstrap"), unique_name)
+
+
+def serve(path: Path, environment: dict[str, str]) -> tuple[Any, str, BettorEndpoints]:
     http_port, edge_port = free_port(), free_port()
     process = start_serve(
         {
+            **environment,
             "BETTING_SERVER__PORT": str(http_port),
             "BETTING_EDGE__PORT": str(edge_port),
             "BETTING_ADMIN__TOKEN": ADMIN,
@@ -70,10 +83,10 @@ async def race_is(api: str, state: str) -> Any:
 
 
 async def test_a_settled_bet_is_in_the_history_once_and_survives_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, log_environment: dict[str, str]
 ) -> None:
     path = tmp_path / "history.sqlite3"
-    process, api, endpoints = serve(path)
+    process, api, endpoints = serve(path, log_environment)
     try:
         await asyncio.to_thread(wait_http, f"{api}/readyz", 60)
         runners = [{"runner_id": f"car-{n}", "name": f"Car {n}"} for n in range(3)]
@@ -119,7 +132,7 @@ async def test_a_settled_bet_is_in_the_history_once_and_survives_a_restart(
         process.wait(30)
     assert process.returncode == 0
 
-    process, api, _ = serve(path)
+    process, api, _ = serve(path, log_environment)
     try:
         await asyncio.to_thread(wait_http, f"{api}/readyz", 60)
         token = (await asyncio.to_thread(sign_in, api, "alice")).api_token
