@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -68,8 +68,8 @@ class Database(Protocol):
 
     async def close(self) -> None: ...
 
-    def transaction(self) -> Any:
-        """An async context manager yielding a `Transaction`."""
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """One write transaction: committed on a clean exit, rolled back on any exception."""
         ...
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
