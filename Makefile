@@ -23,7 +23,8 @@ web/node_modules/.installed: web/package-lock.json
 web: web/node_modules/.installed
 
 # System packages the tests need: Java 17 and Maven (the real Kafka broker) and Debian's
-# Chromium (the browser tests), and openssl (the SASL_SSL test's certificates). Installed
+# Chromium (the browser tests), openssl (the SASL_SSL test's certificates) and PostgreSQL
+# (the history tests start a server from its programs, as an unprivileged user). Installed
 # with apt when missing (as root, like CI).
 system:
 	@command -v java >/dev/null && command -v mvn >/dev/null || \
@@ -32,6 +33,8 @@ system:
 		{ apt-get update -q && apt-get install -y -q chromium; }
 	@command -v openssl >/dev/null || \
 		{ apt-get update -q && apt-get install -y -q openssl; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -q && apt-get install -y -q postgresql; }
 
 serve: $(STAMP) web
 	$(PY) -m betting serve

@@ -16,7 +16,7 @@ from betting import collector
 from betting.api.http import build_app, http_server
 from betting.api.metrics import MetricSources
 from betting.api.services import Services
-from betting.config import EdgeKind, Settings
+from betting.config import EdgeKind, EventLogKind, Settings
 from betting.edge import build_edge
 from betting.edge.port import EdgePort
 from betting.health import Readiness
@@ -26,6 +26,7 @@ from betting.tasks import routes as routes_module
 from betting.tasks.bets_in import BetsIn
 from betting.tasks.engine import Engine
 from betting.tasks.forward import Forwarder, Route
+from betting.tasks.history_sink import HistorySink, build_store
 from betting.tasks.notices import StartingSoon
 from betting.tasks.views import Views
 
@@ -57,6 +58,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         outward = forwarders(event_log, edge, settings)
         _measure(metrics, engine, outward, edge)
         metrics.skipped = [views.skipped, engine.restore_skipped, *(f.skipped for f in outward)]
+        history = history_sink(event_log, settings)
+        if history is not None:
+            metrics.skipped = [*metrics.skipped, history.skipped]
         work = [
             tasks.create_task(_named("engine", engine.run()), name="engine"),
             tasks.create_task(_named("log watch", _watch_log(event_log, readiness)), name="watch"),
@@ -71,6 +75,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             ),
             *(tasks.create_task(_named(f.name, f.run(readiness)), name=f.name) for f in outward),
         ]
+        if history is not None:
+            services.history = history.store
+            work.append(tasks.create_task(_named("history", history.run()), name="history"))
         services.edge_port = getattr(edge, "port", None)
         await BetsIn(
             edge, event_log.producer(), settings.topics.bets, settings.edge.bet_shards
@@ -92,6 +99,15 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await edge.stop()
         await event_log.stop()
         server.should_exit = True
+
+
+def history_sink(event_log: EventLog, settings: Settings) -> HistorySink | None:
+    """The history database's feed, unless `history.kind` is none."""
+    store = build_store(settings)
+    if store is None:
+        return None
+    fresh_log = settings.event_log.kind is EventLogKind.MEMORY  # empty again every run
+    return HistorySink(event_log, store, settings, fresh_log=fresh_log)
 
 
 def forwarders(event_log: EventLog, edge: EdgePort, settings: Settings) -> list[Forwarder]:

@@ -50,6 +50,12 @@ class LogLevel(enum.StrEnum):
     ERROR = "ERROR"
 
 
+class HistoryKind(enum.StrEnum):
+    NONE = "none"  # no history database: the sink does not run
+    SQLITE = "sqlite"  # a file: the embedded default
+    POSTGRES = "postgres"  # production
+
+
 class EdgeKind(enum.StrEnum):
     LOCAL = "local"
     ABLY = "ably"
@@ -184,6 +190,18 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """The history database (docs/history.md): bets, settlements, transfers, fed exactly once."""
+
+    kind: HistoryKind = HistoryKind.SQLITE
+    sqlite_path: str = "var/bet_history.sqlite3"  # relative to the working directory
+    # postgresql://user:password@host:port/database; a secret (it may hold the password):
+    # set BETTING_HISTORY__POSTGRES_DSN from a secret store.
+    postgres_dsn: str = field(default="", repr=False, metadata=SECRET)
+    batch_max: int = field(default=2_000, metadata=_range(1, 100_000))  # records per write
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     pricing: PricingSettings = field(default_factory=PricingSettings)
@@ -194,6 +212,7 @@ class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     edge: EdgeSettings = field(default_factory=EdgeSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
 
 
 def load(path: Path | str | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -320,6 +339,8 @@ def _check_kafka_security(kafka: KafkaSettings) -> None:
 
 def _check_cross_field(settings: Settings) -> None:
     _check_kafka_security(settings.kafka)
+    if settings.history.kind is HistoryKind.POSTGRES and not settings.history.postgres_dsn:
+        raise ConfigError("history.postgres_dsn: required with history.kind = postgres")
     name, colon, secret = settings.edge.api_key.partition(":")
     if not (name and colon and secret):
         raise ConfigError("edge.api_key: expected 'name:secret'")

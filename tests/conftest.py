@@ -78,6 +78,16 @@ def no_broker_unless_kafka(request: pytest.FixtureRequest, monkeypatch: pytest.M
     monkeypatch.setattr(KafkaBroker, "start", refuse)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def history_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every serve a test starts keeps its history in this session's own SQLite file, not in
+    the repository's var/ (serve processes inherit the variable)."""
+    path = tmp_path_factory.mktemp("history") / "bet_history.sqlite3"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BETTING_HISTORY__SQLITE_PATH", str(path))
+        yield
+
+
 @pytest.fixture(scope="session")
 def session_kafka_broker() -> Iterator[KafkaBroker]:
     """Started when the first kafka test asks, stopped at the end of the session."""

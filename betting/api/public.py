@@ -21,6 +21,8 @@ from betting.codec import SCHEMA
 from betting.config import EdgeKind
 from betting.domain.errors import InvalidValue
 from betting.domain.ids import ID_RULE, parse_id
+from betting.history import queries
+from betting.history.database import DatabaseUnavailable
 from betting.log.port import Outgoing
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="betting"'}
@@ -38,6 +40,14 @@ def public_routes(services: Services) -> list[Route]:
         except HttpError as error:
             return refusal(error)
 
+    async def history(request: Request) -> Response:
+        try:
+            user_id = owner(request, services)
+            page = await history_view(services, user_id, request)
+            return JSONResponse(page.as_json("bets"), headers=PRIVATE)
+        except HttpError as error:
+            return refusal(error)
+
     async def config(request: Request) -> Response:
         return JSONResponse(edge_config(services))
 
@@ -50,6 +60,7 @@ def public_routes(services: Services) -> list[Route]:
     return [
         Route("/api/races", races, methods=["GET"]),
         Route("/api/users/{user_id}/bets", bets, methods=["GET"]),
+        Route("/api/users/{user_id}/history", history, methods=["GET"]),
         Route("/api/users/{user_id}/notifications", notifications, methods=["POST"]),
         Route("/api/config", config, methods=["GET"]),
     ]
@@ -96,6 +107,21 @@ def races_view(services: Services) -> dict[str, object]:
 def bets_view(services: Services, user_id: str) -> dict[str, object]:
     views = ready_views(services)
     return {"bets": [views.bets[bet_id] for bet_id in views.user_bets.get(user_id, [])]}
+
+
+async def history_view(services: Services, user_id: str, request: Request) -> queries.Page:
+    """A page of the user's bets from the history database, newest first."""
+    store = services.history
+    if store is None or not store.opened:
+        raise HttpError(503, "bet history is not available (history.kind, or starting)")
+    try:
+        limit = queries.parse_limit(request.query_params.get("limit"))
+        cursor = request.query_params.get("cursor")
+        return await queries.user_bets(store.db, user_id, limit, cursor)
+    except InvalidValue as error:
+        raise HttpError(400, str(error)) from None
+    except DatabaseUnavailable:
+        raise HttpError(503, "the history database cannot be reached now") from None
 
 
 def edge_config(services: Services) -> dict[str, object]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from betting.config import Settings
+from betting.history.store import HistoryStore
 from betting.log.port import Producer
 from betting.tasks.views import Views
 
@@ -15,3 +16,4 @@ class Services:
     producer: Producer | None = None
     views: Views | None = None
     edge_port: int | None = None  # the local edge's bound port (it may have asked for 0)
+    history: HistoryStore | None = None  # the history database, unless history.kind = none

@@ -208,12 +208,13 @@ class KafkaLog:
         topics: Sequence[str],
         since_ms: int | None = None,
         max_delay_ms: int | None = None,
+        listener: PartitionListener | None = None,
     ) -> GroupConsumer:
         return _KafkaGroupConsumer(
             self._options,
             group_id,
             topics,
-            listener=None,
+            listener=listener,
             since_ms=since_ms,
             **self._fetch_options(max_delay_ms),
         )

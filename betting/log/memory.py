@@ -92,8 +92,9 @@ class MemoryLog:
         topics: Sequence[str],
         since_ms: int | None = None,
         max_delay_ms: int | None = None,  # memory delivers at once
+        listener: PartitionListener | None = None,
     ) -> GroupConsumer:
-        return _MemoryGroupConsumer(self, group_id, topics, since_ms)
+        return _MemoryGroupConsumer(self, group_id, topics, since_ms, listener)
 
     def reader(
         self, topics: Sequence[str], since_ms: int | None = None, max_delay_ms: int | None = None
@@ -114,9 +115,15 @@ class _MemoryProducer:
 
 class _MemoryGroupConsumer:
     def __init__(
-        self, log: MemoryLog, group_id: str, topics: Sequence[str], since_ms: int | None
+        self,
+        log: MemoryLog,
+        group_id: str,
+        topics: Sequence[str],
+        since_ms: int | None,
+        listener: PartitionListener | None = None,
     ) -> None:
         self._log = log
+        self._listener = listener
         self._group_id = group_id
         self._topics = list(topics)
         self._since_ms = since_ms
@@ -129,6 +136,8 @@ class _MemoryGroupConsumer:
                 self._positions[(topic, number)] = self._log.committed.get(
                     (self._group_id, (topic, number)), _first_since(records, self._since_ms)
                 )
+        if self._listener is not None:  # one member: every partition is its own
+            await self._listener.on_assigned(set(self._positions))
 
     async def stop(self) -> None:
         return None
@@ -217,15 +226,11 @@ class _MemoryProcessor(_MemoryGroupConsumer):
         topics: Sequence[str],
         listener: PartitionListener,
     ) -> None:
-        super().__init__(log, group_id, topics, since_ms=None)
-        self._listener = listener
-
-    async def start(self) -> None:
-        await super().start()
-        await self._listener.on_assigned(set(self._positions))
+        super().__init__(log, group_id, topics, since_ms=None, listener=listener)
 
     async def stop(self) -> None:
-        await self._listener.on_revoked(set(self._positions))
+        if self._listener is not None:
+            await self._listener.on_revoked(set(self._positions))
 
     async def claim(self, partitions: set[TopicPartition]) -> None:
         """One process owns everything: there is no one to fence."""

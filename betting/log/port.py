@@ -115,6 +115,11 @@ class GroupConsumer(Protocol):
         reads on from their last commit)."""
         ...
 
+    async def seek(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Continue the given partitions from these offsets (from a listener's `on_assigned`:
+        a reader that keeps its positions elsewhere than in the group)."""
+        ...
+
 
 class Reader(Protocol):
     """Every partition of its topics, assigned by hand (no group, nothing committed): a
@@ -156,11 +161,13 @@ class EventLog(Protocol):
         topics: Sequence[str],
         since_ms: int | None = None,
         max_delay_ms: int | None = None,
+        listener: PartitionListener | None = None,
     ) -> GroupConsumer:
         """A reader in a group. A partition the group never committed is read from its first
         record stamped at or after `since_ms` (None: from its beginning). `max_delay_ms` lets
         a reader that is in no hurry (notices) take records in fewer, larger fetches; None is
-        as soon as the log can."""
+        as soon as the log can. A `listener` hears of every assignment before the partitions
+        are read, and may `seek` them (then `since_ms` is not used)."""
         ...
 
     def reader(

@@ -33,6 +33,7 @@ PUBLIC_OPENAPI: Schema = {
             "application/json": {"schema": {"type": "object", "required": ["enabled"],
                                              "properties": {"enabled": {"type": "boolean"}}}}}}}},
         "/api/users/{user_id}/bets": {"get": {}},
+        "/api/users/{user_id}/history": {"get": {}},
         "/api/races": {"get": {}},
         "/api/config": {"get": {}},
         "/healthz": {"get": {}},
