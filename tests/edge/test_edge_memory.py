@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import websockets
 
-from tests.support.serve_process import free_port, serve_log, start_serve, wait_http
+from tests.support.serve_process import free_port, serve_log, start_serve, until_ready, wait_http
 
 NAME_CHARS = 1_000
 ATTACHES = 20_000
@@ -195,6 +195,7 @@ async def test_rss_stays_flat_under_hostile_clients() -> None:
     )
     try:
         await asyncio.to_thread(wait_http, f"http://127.0.0.1:{http_port}/healthz")
+        await until_ready(http_port, 200)  # the edge lets clients in once it has replayed
         await hostile_round(edge_port, http_port, scale=20)  # warm up: caches, buffers
         before = rss_bytes(process.pid)
         stalled = await half_open(edge_port, HALF_OPEN)
