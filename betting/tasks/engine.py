@@ -318,7 +318,7 @@ class Engine:
         async with self._lock:  # no batch runs between the claim and the restore
             if self._processor is not None:
                 await self._processor.claim(partitions)  # fences their earlier owners
-            await self._restore({number for _, number in partitions})
+            await self._restore_retrying({number for _, number in partitions})
             self._owns_partitions = True  # perhaps none: a group may have more members
             self._ready_if_owning()
 
@@ -348,6 +348,21 @@ class Engine:
         self._inbox_records = sum(len(records) for records in self._inbox)
         for partition in partitions:
             self._next_offsets.pop(partition, None)
+
+    async def _restore_retrying(self, numbers: set[int]) -> None:
+        """Restore, however long the log is away. The consumer (aiokafka) swallows what a
+        rebalance callback raises and carries on with the partitions: were the restore to
+        give up, their bets would meet empty books, read from wherever the consumer starts."""
+        delay_s = 0.1
+        while True:
+            try:
+                await self._restore(numbers)
+                return
+            except LogUnavailable as error:
+                self._readiness.not_ready("engine", f"cannot restore: {error}")
+                log.warning("restore failed; retrying", extra={"fields": {"error": str(error)}})
+                await asyncio.sleep(delay_s)
+                delay_s = min(delay_s * 2, RETRY_MAX_S)
 
     async def _restore(self, numbers: set[int]) -> None:
         """Books from the changelog, and the input read on from where they were written."""

@@ -6,7 +6,8 @@ import orjson
 
 from betting import codec
 from betting.domain.events import CloseRace, OpenRace
-from betting.log.port import Outgoing
+from betting.log.memory import MemoryLog
+from betting.log.port import LogUnavailable, Outgoing, Record
 from tests.unit.engine_memory import (
     T,
     bet,
@@ -80,3 +81,39 @@ async def test_a_restarted_engine_restores_books_and_keeps_each_bet_once() -> No
     assert after == before
     first, retry = records(memory, T.bet_results)
     assert first == retry  # the first outcome, unchanged
+
+
+class FlakyChangelog(MemoryLog):
+    """The changelog cannot be read the first `failures` times, as during a broker outage."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def read_to_end(self, topic: str, partition: int) -> list[Record]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise LogUnavailable("the broker is away")
+        return await super().read_to_end(topic, partition)
+
+
+async def test_a_restore_the_log_refuses_is_retried_never_skipped() -> None:
+    """Kafka's consumer swallows what a rebalance callback raises and keeps the partitions:
+    a restore that gave up would let the bets meet empty books."""
+    memory = await make_log()
+    producer = memory.producer()
+    await producer.send(
+        [command(codec.encode_command(race())), command(codec.encode_command(OpenRace(RACE_ID, 1)))]
+    )
+    async with running(memory):
+        await producer.send([bet("b1", "1.01", 1)])
+        await until(lambda: len(records(memory, T.bet_results)) == 1)
+    flaky = FlakyChangelog(failures=3)
+    flaky.__dict__.update({k: v for k, v in memory.__dict__.items() if k != "failures"})
+    await producer.send([bet("b2", "1.01", 1)])
+    async with running(flaky) as engine:
+        await until(lambda: len(records(flaky, T.bet_results)) == 2, timeout_s=10)
+        assert flaky.failures == 0
+        assert RACE_ID in engine.books[0]
+    second = records(flaky, T.bet_results)[1]
+    assert (second["bet_id"], second["status"]) == ("b2", "accepted")
