@@ -12,8 +12,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from betting.devtools.kafka_broker import KafkaBroker
+
+# No timed asserts: on a shared machine a slow example is load, not a defect.
+settings.register_profile("betting", deadline=None)
+settings.load_profile("betting")
 
 EXTERNAL_BOOTSTRAP_VARIABLE = "KAFKA_BOOTSTRAP"
 NAME_PREFIX_LENGTH_MAX = 40
