@@ -440,31 +440,37 @@ class Book:
                 raise InvalidValue(f"strength of {runner_id!r} must be in [1, 10^9]")
             new[index] = strength
         before = self._shown_ticks() if self.in_play else []
+        before_weights, before_total = list(self._adjusted), self._adjusted_total
         before_strengths, self.strengths = self.strengths, new
         self.bands = None
         self._reprice_all()
         if self.in_play:
-            self._trade_in_play(before, before_strengths, at_ms)
+            self._trade_in_play(before, before_strengths, (before_weights, before_total), at_ms)
 
     def _trade_in_play(
-        self, before: list[int | None], before_strengths: list[int], at_ms: int
+        self,
+        before: list[int | None],
+        before_strengths: list[int],
+        before_chances: tuple[list[int], int],
+        at_ms: int,
     ) -> None:
         """Hold each price within a few ticks of the last, or go straight to the new prices
         when something happened, or suspend on a jump (`in_play`)."""
         params = self.race.pricing
+        before_weights, before_total = before_chances
         if self.suspended_until_ms is not None and at_ms >= self.suspended_until_ms:
             self.suspended_until_ms = None  # resumed: this update is judged like any other
-        raw = self._shown_ticks()
-        jump = in_play.is_jump(before, raw, params.in_play_jump_ticks)
-        if not jump and not in_play.something_happened(
-            before_strengths, self.strengths, self.active
-        ):
+        if not in_play.something_happened(before_strengths, self.strengths, self.active):
             bands = in_play.bands(before, params.in_play_step_ticks)
-            held = in_play.within(self._raw_prices(), bands)
-            if in_play.overround_at_least_one(held):
+            held = in_play.without_edges(
+                in_play.within(self._raw_prices(), bands), self._adjusted, self._adjusted_total
+            )
+            if in_play.overround_at_least_one(held):  # else reprice at once: no sure profit
                 self.bands = bands
-            else:
-                jump = True  # holding prices back would leave a sure profit: reprice at once
+        jump = in_play.jumped(
+            before_weights, before_total, self._adjusted, self._adjusted_total,
+            params.in_play_jump_bp,
+        )  # fmt: skip
         if jump:
             self.suspended_until_ms = at_ms + params.in_play_suspend_ms
         if self.suspended_until_ms is not None:
@@ -491,7 +497,11 @@ class Book:
         least one; without bands if holding them would need shortening (a bet moved them)."""
         if self._shown is None:
             raw = self._raw_prices()
-            held = None if self.bands is None else in_play.within(raw, self.bands)
+            held = None
+            if self.bands is not None:  # a bet may since have shortened a price past its band
+                held = in_play.without_edges(
+                    in_play.within(raw, self.bands), self._adjusted, self._adjusted_total
+                )
             if held is not None and in_play.overround_at_least_one(held):
                 self._shown = held
             else:

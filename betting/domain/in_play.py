@@ -3,14 +3,16 @@
 On each strengths update the book compares the prices it would now make (`raw`) with those it
 showed before:
 - nothing happened: each price moves at most `in_play_step_ticks` ladder ticks toward its new
-  value (a band around the old price); the rest of the move follows on later ticks;
+  value (a band around the old price); the rest of the move follows on later ticks. A drift
+  held back is in the house's favour; a price that comes in is held back only as far as the
+  book's own chance allows (never longer than its margin-free price), so no price shown while
+  the race is open gives a bettor an edge;
 - something happened (the model has a new favourite, an overtake as it sees it, or the race
   is decided): prices go straight to their new values;
-- a price that must shorten by more than `in_play_jump_ticks` (the house would be offering far
-  more than the runner is worth) suspends the race for `in_play_suspend_ms`: an incident, as
-  a trader sees it. Prices go straight to their new values, bets are refused while suspended,
-  and the book resumes at the first strengths update at or after the suspension's end.
-A lengthening that lags is in the house's favour, so it never suspends.
+- a runner whose chance rises by more than `in_play_jump_bp` in one update is a jump (an
+  incident, as a trader sees it): the race is suspended for `in_play_suspend_ms`. Prices go
+  straight to their new values, bets are refused while suspended, and the book resumes at the
+  first strengths update at or after the suspension's end.
 
 Whatever the band says, the prices a book shows keep an overround of at least one
 (`overround_at_least_one`): backing every runner can never guarantee a profit.
@@ -21,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from fractions import Fraction
 
-from betting.domain.money import LADDER, ODDS_SCALE, Odds
+from betting.domain.money import LADDER, ODDS_SCALE, Odds, odds_floor
 
+BASIS_POINTS = 10_000
 STRENGTH_DECIDED = 10**9  # the strength the race model gives a car over the line
 
 Band = tuple[int, int]  # lowest and highest ladder tick a runner's price may show
@@ -54,13 +57,30 @@ def bands(before_ticks: Sequence[int | None], step_ticks: int) -> list[Band | No
     ]
 
 
-def is_jump(
-    before_ticks: Sequence[int | None], raw_ticks: Sequence[int | None], jump_ticks: int
+def no_edge_price(weight: int, weight_total: int) -> Odds:
+    """The longest ladder price at which backing is worth nothing to a bettor at the book's
+    own chance (weight / weight_total): the margin-free price, rounded down."""
+    return odds_floor(weight_total, weight) if weight else Odds(LADDER[-1])
+
+
+def without_edges(
+    held: Sequence[Odds | None], weights: Sequence[int], weight_total: int
+) -> list[Odds | None]:
+    """The held prices, none longer than its margin-free price."""
+    return [
+        odds if odds is None else min(odds, no_edge_price(weight, weight_total))
+        for odds, weight in zip(held, weights, strict=True)
+    ]
+
+
+def jumped(
+    before: Sequence[int], before_total: int, after: Sequence[int], after_total: int, jump_bp: int
 ) -> bool:
-    """Whether some runner's price must shorten by more than `jump_ticks`."""
+    """Whether some runner's chance (weight / total) rose by more than `jump_bp`, exactly."""
     return any(
-        before is not None and raw is not None and before - raw > jump_ticks
-        for before, raw in zip(before_ticks, raw_ticks, strict=True)
+        (new * before_total - old * after_total) * BASIS_POINTS
+        > jump_bp * before_total * after_total
+        for old, new in zip(before, after, strict=True)
     )
 
 

@@ -19,7 +19,7 @@ def start(book: Book, at_ms: int) -> None:
 
 
 # These tests are about odds versions: a jump in their made-up strengths must not suspend.
-NO_SUSPENSION = PricingParams(in_play_jump_ticks=1_000)
+NO_SUSPENSION = PricingParams(in_play_jump_bp=10_000)
 
 
 def move_prices(book: Book, at_ms: int, step: int) -> None:
