@@ -3,14 +3,17 @@ determinism; and the findings of issue 15 (prices that jumped, a stake taken at 
 
 from __future__ import annotations
 
+import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from betting.domain import in_play, race_model
 from betting.domain.book import Book
+from betting.domain.errors import InvalidValue
 from betting.domain.events import StartRace, UpdateStrengths, WithdrawRunner
 from betting.domain.model import Bet, OddsSnapshot, RaceState, RejectReason
-from betting.domain.money import Odds
+from betting.domain.money import LADDER, Odds
 from betting.domain.pricing import PricingParams
 from betting.domain.risk import RiskParams
 from tests.unit.races import RACE_ID, open_book
@@ -284,3 +287,20 @@ def test_the_ratings_prior_is_the_models_chances_at_the_off() -> None:
     assert book.strengths == sorted(book.strengths)
     off = race_model.strengths(race_model.start_race(runners, seed=12345))
     assert [s for _, s in off] == book.strengths
+
+
+def test_a_snapshot_with_malformed_bands_or_suspension_is_refused() -> None:
+    book = hand_book(PARAMS)
+    tick(book, model_of(book), 1)
+    good = orjson.loads(book.snapshot())
+    assert Book.restore(orjson.dumps(good)).snapshot() == book.snapshot()
+    for bad in (
+        {"bands": [[0, 1]]},  # one band for three runners
+        {"bands": [[5, 4], None, None]},  # low above high
+        {"bands": [[0, len(LADDER)], None, None]},  # off the ladder
+        {"bands": [["0", 1], None, None]},
+        {"suspended_until_ms": -1},
+        {"suspended_until_ms": "soon"},
+    ):
+        with pytest.raises(InvalidValue):
+            Book.restore(orjson.dumps({**good, **bad}))
