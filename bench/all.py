@@ -3,11 +3,11 @@ docs/benchmarks.md."""
 
 from __future__ import annotations
 
-from bench import engine, fanout, pipeline
+from bench import calibration, engine, fanout, pipeline
 
 
 def main(argv: list[str]) -> int:
-    for bench in (engine, pipeline, fanout):
+    for bench in (engine, pipeline, fanout, calibration):
         status = bench.main([])
         if status:
             return status

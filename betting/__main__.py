@@ -89,7 +89,10 @@ def run_edge() -> int:
 
 def run_bench(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m betting bench {engine|pipeline|fanout|all}", file=sys.stderr)
+        print(
+            "usage: python -m betting bench {engine|pipeline|fanout|calibration|all}",
+            file=sys.stderr,
+        )
         return 2
     # bench/ lives beside the package: `python -m` puts the working directory on sys.path.
     module = importlib.import_module(f"bench.{argv[0]}")

@@ -76,6 +76,9 @@ class PricingSettings:
     money_weight_bp: int = field(default=10_000, metadata=_range(0, 1_000_000))
     liability_weight_bp: int = field(default=5_000, metadata=_range(0, 1_000_000))
     liability_reference_minor: int = field(default=1_000_000, metadata=_range(1, 10**15))
+    in_play_step_ticks: int = field(default=3, metadata=_range(1, 1_000))
+    in_play_jump_bp: int = field(default=1_000, metadata=_range(1, 10_000))
+    in_play_suspend_ms: int = field(default=1_000, metadata=_range(0, 60_000))
 
     def params(self, margin_bp: int | None = None) -> PricingParams:
         values = dataclasses.asdict(self)

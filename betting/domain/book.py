@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import orjson
 
-from betting.domain import pricing, risk
-from betting.domain.errors import IllegalTransition, InvalidValue
+from betting.domain import in_play, pricing, race_model, risk
+from betting.domain.errors import IllegalTransition, InvalidValue, invariant
 from betting.domain.events import (
     BookEvent,
     CloseRace,
@@ -30,6 +30,7 @@ from betting.domain.events import (
     WithdrawRunner,
 )
 from betting.domain.model import (
+    DEFAULT_STRENGTH,
     Bet,
     OddsSnapshot,
     Outcome,
@@ -37,7 +38,7 @@ from betting.domain.model import (
     RejectReason,
     RunnerPrice,
 )
-from betting.domain.money import Odds, payout_minor
+from betting.domain.money import LADDER, ODDS_SCALE, Odds, payout_minor
 from betting.domain.serial import (
     bet_to_list,
     check_header,
@@ -59,13 +60,14 @@ _TRANSITIONS: dict[type, tuple[frozenset[RaceState], RaceState | None]] = {
     WithdrawRunner: (_BEFORE_OFF, None),
     UpdateStrengths: (_BEFORE_OFF, None),
 }
-DEFAULT_STRENGTH = 100
 SNAPSHOT_SCHEMA = 1
 REQUEST_IDS_MAX = 1_000  # recent admin request ids remembered per race, for idempotency
 
 
 class Book:
-    def __init__(self, race: CreateRace) -> None:
+    def __init__(self, race: CreateRace, strengths: list[int] | None = None) -> None:
+        """A scheduled book; its prior strengths are the chances the ratings give
+        (`race_model.prior_strengths`) unless `strengths` (a restore's) are passed."""
         _check_race(race)
         self.race = race
         # The definition never changes and is in every header the changelog gets (a header a
@@ -83,7 +85,16 @@ class Book:
         self.pending: list[tuple[int, Bet]] = []  # in-play bets waiting out the delay
         self.request_ids: deque[str] = deque(maxlen=REQUEST_IDS_MAX)
         self.runner_index = {runner.runner_id: i for i, runner in enumerate(race.runners)}
-        self.strengths = [runner.rating or DEFAULT_STRENGTH for runner in race.runners]
+        self.strengths = strengths or [
+            strength
+            for _, strength in race_model.prior_strengths(
+                [(runner.runner_id, runner.rating or DEFAULT_STRENGTH) for runner in race.runners]
+            )
+        ]
+        # In play (`in_play`): the ladder ticks each price may show until the next strengths
+        # update, and the end of a suspension after a price jump (None: not suspended).
+        self.bands: list[in_play.Band | None] | None = None
+        self.suspended_until_ms: int | None = None
         self.active = [True] * len(race.runners)
         self.stakes_minor = [0] * len(race.runners)
         self.payouts_minor = [0] * len(race.runners)
@@ -99,6 +110,7 @@ class Book:
         self._exposed: set[int] = set()  # runners whose payout exceeds the pool
         self._adjusted: list[int] = []
         self._adjusted_total = 0
+        self._shown: list[Odds | None] | None = None  # `_shown_prices`, until a price moves
         self._reprice_all()
 
     # -- applying events ------------------------------------------------------------------
@@ -126,7 +138,7 @@ class Book:
         elif isinstance(command, WithdrawRunner):
             self._withdraw(command.runner_id)
         elif isinstance(command, UpdateStrengths):
-            self._update_strengths(command.strengths)
+            self._update_strengths(command.strengths, command.at_ms)
         elif isinstance(command, StartRace):
             self.in_play, self.started_at_ms = True, command.at_ms
             self.seed, self.length_mm = command.seed, command.length_mm
@@ -165,7 +177,7 @@ class Book:
         is no longer open every held bet is decided at once (RACE_NOT_OPEN)."""
         if not self.pending:
             return []
-        open_now = self.state is RaceState.OPEN
+        open_now = self.shown_state() is RaceState.OPEN
         due = [(at, bet) for at, bet in self.pending if at <= now_ms or not open_now]
         self.pending = [(at, bet) for at, bet in self.pending if at > now_ms and open_now]
         return [self.place(bet) for _, bet in due]
@@ -175,7 +187,17 @@ class Book:
     def price_of(self, index: int) -> Odds:
         if not self.active[index]:
             raise InvalidValue(f"runner {self.race.runners[index].runner_id!r} is withdrawn")
-        return pricing.price(self.race.pricing, self._adjusted[index], self._adjusted_total)
+        if self.bands is None and not self._at_floor():
+            return self._raw_price(index)  # the common case: overround is the margin or more
+        shown = self._shown_prices()[index]
+        invariant(shown is not None, "an active runner has a price")
+        return shown  # type: ignore[return-value]
+
+    def shown_state(self) -> RaceState:
+        """The state bettors see: an open race suspended after a price jump shows SUSPENDED."""
+        if self.state is RaceState.OPEN and self.suspended_until_ms is not None:
+            return RaceState.SUSPENDED
+        return self.state
 
     def prices(self) -> tuple[RunnerPrice, ...]:
         return tuple(
@@ -199,7 +221,9 @@ class Book:
         return self.odds_snapshot(at_ms)
 
     def odds_snapshot(self, at_ms: int) -> OddsSnapshot:
-        return OddsSnapshot(self.race.race_id, self.version, self.state, self.prices(), at_ms)
+        return OddsSnapshot(
+            self.race.race_id, self.version, self.shown_state(), self.prices(), at_ms
+        )
 
     def liability_minor(self, index: int) -> int:
         """What the house loses, net of the pool it holds, if this runner wins."""
@@ -250,6 +274,10 @@ class Book:
                 "pending": [[at, bet_to_list(bet)] for at, bet in self.pending],
                 "request_ids": list(self.request_ids),
                 "strengths": self.strengths,
+                "bands": None
+                if self.bands is None
+                else [list(b) if b else None for b in self.bands],
+                "suspended_until_ms": self.suspended_until_ms,
                 "active": self.active,
                 "latest_ms": self.latest_ms,
                 "superseded": [[v, self.superseded_at_ms[v]] for v in self._superseded_order],
@@ -270,7 +298,7 @@ class Book:
         if not isinstance(loaded, dict) or loaded.get("schema") != SNAPSHOT_SCHEMA:
             raise InvalidValue("snapshot: not an object of the supported schema")
         fields = check_header(loaded)
-        book = cls(fields["race"])
+        book = cls(fields["race"], list(fields["strengths"]))
         book.state = fields["state"]
         book.version = fields["version"]
         # The outcomes may be newer than a changelog header: publish once more to be sure.
@@ -284,6 +312,8 @@ class Book:
         book.pending = list(fields["pending"])
         book.request_ids.extend(fields["request_ids"])
         book.strengths = list(fields["strengths"])
+        book.bands = fields["bands"]
+        book.suspended_until_ms = fields["suspended_until_ms"]
         book.active = list(fields["active"])
         book.latest_ms = fields["latest_ms"]
         book.superseded_at_ms = {v: at for v, at in fields["superseded"]}
@@ -315,6 +345,10 @@ class Book:
             return risk.Refusal(RejectReason.INVALID, "bet is for another race")
         if self.state is not RaceState.OPEN:
             return risk.Refusal(RejectReason.RACE_NOT_OPEN, f"race is {self.state}")
+        if self.suspended_until_ms is not None:
+            return risk.Refusal(RejectReason.RACE_NOT_OPEN, "race is suspended: a price jumped")
+        if sum(self.active) == 1:  # a walkover: 1.01 on a certain winner is a sure profit
+            return risk.Refusal(RejectReason.RACE_NOT_OPEN, "a race of one runner takes no bets")
         if index < 0 or not self.active[index]:
             return risk.Refusal(RejectReason.UNKNOWN_RUNNER, f"no runner {bet.runner_id!r}")
         refusal = risk.check_stake(params, bet.stake_minor) or risk.check_freshness(
@@ -396,7 +430,7 @@ class Book:
         self.pool_minor -= self.stakes_minor[index]  # those stakes will be returned
         self._reprice_all()
 
-    def _update_strengths(self, strengths: tuple[tuple[str, int], ...]) -> None:
+    def _update_strengths(self, strengths: tuple[tuple[str, int], ...], at_ms: int) -> None:
         new = list(self.strengths)
         for runner_id, strength in strengths:
             index = self.runner_index.get(runner_id, -1)
@@ -405,10 +439,77 @@ class Book:
             if type(strength) is not int or not 1 <= strength <= 10**9:
                 raise InvalidValue(f"strength of {runner_id!r} must be in [1, 10^9]")
             new[index] = strength
-        self.strengths = new
+        before = self._shown_ticks() if self.in_play else []
+        before_weights, before_total = list(self._adjusted), self._adjusted_total
+        before_strengths, self.strengths = self.strengths, new
+        self.bands = None
         self._reprice_all()
+        if self.in_play:
+            self._trade_in_play(before, before_strengths, (before_weights, before_total), at_ms)
+
+    def _trade_in_play(
+        self,
+        before: list[int | None],
+        before_strengths: list[int],
+        before_chances: tuple[list[int], int],
+        at_ms: int,
+    ) -> None:
+        """Hold each price within a few ticks of the last, or go straight to the new prices
+        when something happened, or suspend on a jump (`in_play`)."""
+        params = self.race.pricing
+        before_weights, before_total = before_chances
+        if self.suspended_until_ms is not None and at_ms >= self.suspended_until_ms:
+            self.suspended_until_ms = None  # resumed: this update is judged like any other
+        if not in_play.something_happened(before_strengths, self.strengths, self.active):
+            bands = in_play.bands(before, params.in_play_step_ticks)
+            held = in_play.without_edges(
+                in_play.within(self._raw_prices(), bands), self._adjusted, self._adjusted_total
+            )
+            if in_play.overround_at_least_one(held):  # else reprice at once: no sure profit
+                self.bands = bands
+        jump = in_play.jumped(
+            before_weights, before_total, self._adjusted, self._adjusted_total,
+            params.in_play_jump_bp,
+        )  # fmt: skip
+        if jump:
+            self.suspended_until_ms = at_ms + params.in_play_suspend_ms
+        if self.suspended_until_ms is not None:
+            self.bands = None  # nobody can bet: show the new prices as they are
+        self._shown = None
 
     # -- pricing state --------------------------------------------------------------------
+
+    def _raw_price(self, index: int) -> Odds:
+        return pricing.price(self.race.pricing, self._adjusted[index], self._adjusted_total)
+
+    def _raw_prices(self) -> list[Odds | None]:
+        return [self._raw_price(i) if active else None for i, active in enumerate(self.active)]
+
+    def _at_floor(self) -> bool:
+        """Whether the likeliest runner's exact price is below the ladder's floor (1.01), the
+        one way rounding onto the ladder can take the overround below one."""
+        margin = pricing.BASIS_POINTS + self.race.pricing.margin_bp
+        top = max(self._adjusted)
+        return top * margin * LADDER[0] > self._adjusted_total * pricing.BASIS_POINTS * ODDS_SCALE
+
+    def _shown_prices(self) -> list[Odds | None]:
+        """The raw prices held in their bands, then shortened if need be to an overround of at
+        least one; without bands if holding them would need shortening (a bet moved them)."""
+        if self._shown is None:
+            raw = self._raw_prices()
+            held = None
+            if self.bands is not None:  # a bet may since have shortened a price past its band
+                held = in_play.without_edges(
+                    in_play.within(raw, self.bands), self._adjusted, self._adjusted_total
+                )
+            if held is not None and in_play.overround_at_least_one(held):
+                self._shown = held
+            else:
+                self._shown = in_play.with_overround(raw)
+        return self._shown
+
+    def _shown_ticks(self) -> list[int | None]:
+        return [self.price_of(i).tick if active else None for i, active in enumerate(self.active)]
 
     def _strength_total(self) -> int:
         return sum(s for s, active in zip(self.strengths, self.active, strict=True) if active)
@@ -439,6 +540,7 @@ class Book:
             self.race.pricing, self._fair, self._live_payouts, pool
         )
         self._adjusted_total = sum(self._adjusted)
+        self._shown = None
         self._exposed = {i for i, payout in enumerate(self._live_payouts) if payout > pool}
 
     def _reprice_runner(self, index: int) -> None:
@@ -446,6 +548,7 @@ class Book:
         weight = pricing.adjusted_weight(self.race.pricing, self._fair[index], exposure)
         self._adjusted_total += weight - self._adjusted[index]
         self._adjusted[index] = weight
+        self._shown = None
         if exposure > 0:
             self._exposed.add(index)
         else:

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 from betting.domain.money import Odds
 
+DEFAULT_STRENGTH = 100  # the rating of a runner that has none
+
 
 class RaceState(enum.StrEnum):
     SCHEDULED = "scheduled"

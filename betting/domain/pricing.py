@@ -29,6 +29,12 @@ class PricingParams:
     money_weight_bp: int = 10_000  # how much real money counts next to the prior
     liability_weight_bp: int = 5_000  # shortening per `liability_reference_minor` of loss
     liability_reference_minor: int = 1_000_000
+    # In play (`in_play`): a price moves this many ladder ticks at most per strengths update
+    # when nothing happens; a runner whose chance rises by more than `in_play_jump_bp` (of
+    # probability) in one update is a jump: it suspends the race for `in_play_suspend_ms`.
+    in_play_step_ticks: int = 3
+    in_play_jump_bp: int = 1_000
+    in_play_suspend_ms: int = 1_000
 
     def __post_init__(self) -> None:
         _check_range("margin_bp", self.margin_bp, 0, 5_000)
@@ -36,6 +42,9 @@ class PricingParams:
         _check_range("money_weight_bp", self.money_weight_bp, 0, 1_000_000)
         _check_range("liability_weight_bp", self.liability_weight_bp, 0, 1_000_000)
         _check_range("liability_reference_minor", self.liability_reference_minor, 1, 10**15)
+        _check_range("in_play_step_ticks", self.in_play_step_ticks, 1, 1_000)
+        _check_range("in_play_jump_bp", self.in_play_jump_bp, 1, BASIS_POINTS)
+        _check_range("in_play_suspend_ms", self.in_play_suspend_ms, 0, 60_000)
 
 
 def _check_range(name: str, value: int, low: int, high: int) -> None:

@@ -5,9 +5,15 @@ milliseconds (finish times in microseconds, so close finishes still order). Rand
 from splitmix64 on Python ints; its state lives in `InPlayState`, so a logged state plus the
 same ticks replays the race exactly.
 
-Each car cruises at a speed set by its rating relative to the field and by a seeded "form" for
-the day; every tick its speed reverts toward that cruise speed plus seeded noise. Form makes
-upsets possible, noise makes the lead change.
+Each car cruises at a speed set by its rating relative to the field; every tick its speed
+reverts toward that cruise speed plus seeded noise, so leads change and upsets happen. The
+cruise speed follows from the ratings alone, so the chances the ratings give before the off
+are the same as the in-race model's at the off: one model, calibrated (`bench calibration`).
+
+Win chances (`strengths`) treat each car's time still to go as normal: its mean from the
+distance left at cruise speed, corrected for how far the car is above or below cruise now; its
+spread from the noise still to come, which shrinks as the car nears the line. The chance of
+each car is that its time is the smallest (`chances.win_chances`, integers only).
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from betting.domain.book import DEFAULT_STRENGTH
+from betting.domain import chances
 from betting.domain.errors import InvalidValue
+from betting.domain.model import DEFAULT_STRENGTH
 
 BASIS_POINTS = 10_000
 UINT64_MASK = (1 << 64) - 1
@@ -32,15 +39,16 @@ SPEED_MIN_MM_PER_S = 5_000  # bounds the race: every car finishes in length / th
 SPEED_MAX_MM_PER_S = 60_000
 RATING_DEVIATION_MAX_BP = 5_000  # a rating counts at most 50% above or below the field's mean
 RATING_SPREAD_BP = 1_000  # speed gained per unit of relative rating
-FORM_BP = 400  # the day's form: cruise speed within +-4%, so upsets happen
 REVERSION_PER_S_BP = 8_000  # how fast speed returns to cruise
 NOISE_MM_PER_S = 1_500  # speed noise per reference tick; scales with the square root of time
 NOISE_REFERENCE_TICK_MS = 250
 
 STRENGTH_MAX = 10**9  # strengths are win chances in parts per billion, at least 1
-STRENGTH_RAW = 1 << 40  # the leader's unnormalised weight; halvings run out after 40
-HALVING_MIN_MS = 50  # a gap this long at the line halves a car's chance
-HALVING_SHARE_BP = 150  # plus this share of the leader's time to go: early gaps matter less
+# The chance model assumes the reference tick: its noise and reversion per tick are then
+# exactly the simulation's (other ticks have nearly the same noise per second).
+MODEL_TICK_MS = NOISE_REFERENCE_TICK_MS
+MODEL_TICKS_MAX = 256  # beyond this many ticks to go, the reversion's remainder is below 2^-32
+FIXED_BITS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +106,20 @@ def start_race(
         DEFAULT_STRENGTH if rating is None else rating for _, rating in runner_ids_and_ratings
     ]
     mean_rating = max(1, sum(ratings) // len(ratings))
-    rng_state = seed
     cars: list[CarState] = []
     for (runner_id, _), rating in zip(runner_ids_and_ratings, ratings, strict=True):
-        rng_state, form_bp = _uniform(rng_state, FORM_BP)
-        cruise = _cruise_mm_per_s(rating, mean_rating, form_bp)
+        cruise = _cruise_mm_per_s(rating, mean_rating)
         cars.append(CarState(runner_id, rating, cruise, cruise, 0))
-    return InPlayState(length_mm, 0, rng_state, tuple(cars))
+    return InPlayState(length_mm, 0, seed, tuple(cars))
+
+
+def prior_strengths(
+    runner_ids_and_ratings: Sequence[tuple[str, int | None]],
+    length_mm: int = RACE_LENGTH_MM_DEFAULT,
+) -> tuple[tuple[str, int], ...]:
+    """The chances the ratings give before the off: the model's chances at the off (the seed
+    moves only the noise to come, so it changes nothing here)."""
+    return strengths(start_race(runner_ids_and_ratings, 0, length_mm))
 
 
 def advance(state: InPlayState, elapsed_ms: int) -> InPlayState:
@@ -140,24 +155,17 @@ def finished(state: InPlayState) -> tuple[str, ...] | None:
 def strengths(state: InPlayState) -> tuple[tuple[str, int], ...]:
     """Win chances in parts per billion (each in [1, 10^9]), for `UpdateStrengths`.
 
-    A car's chance halves for every `halving` of time it would finish behind the car expected
-    to finish first; the halving shrinks with the time that car has left, so a lead near the
-    line is worth far more than the same lead at the start.
+    What the book reads as something happening: a new favourite (an overtake, as the model
+    sees it) and a decided race (the finish: the first car over the line at 10^9, the others
+    at 1). Anything else moves prices a bounded step per tick (`in_play`).
     """
     if any(car.finished_at_us is not None for car in state.cars):
         return _decided(state)
-    # Speed reverts to cruise within a second or two: expect a pace between the two.
-    paces = [(car.speed_mm_per_s + car.cruise_mm_per_s) // 2 for car in state.cars]
-    remaining = [state.length_mm - car.position_mm for car in state.cars]
-    leader = _expected_first(remaining, paces)
-    raw = [
-        _halved(remaining[i], paces[i], remaining[leader], paces[leader])
-        for i in range(len(state.cars))
-    ]
-    total = sum(raw)
+    means, spreads = zip(*(_time_to_go_us(state.length_mm, car) for car in state.cars), strict=True)
+    win = chances.win_chances(means, spreads)
     return tuple(
-        (car.runner_id, max(1, weight * STRENGTH_MAX // total))
-        for car, weight in zip(state.cars, raw, strict=True)
+        (car.runner_id, max(1, chance * STRENGTH_MAX >> chances.SCALE_BITS))
+        for car, chance in zip(state.cars, win, strict=True)
     )
 
 
@@ -182,13 +190,13 @@ def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
 
-def _cruise_mm_per_s(rating: int, mean_rating: int, form_bp: int) -> int:
+def _cruise_mm_per_s(rating: int, mean_rating: int) -> int:
     deviation_bp = _clamp(
         (rating - mean_rating) * BASIS_POINTS // mean_rating,
         -RATING_DEVIATION_MAX_BP,
         RATING_DEVIATION_MAX_BP,
     )
-    factor_bp = BASIS_POINTS + deviation_bp * RATING_SPREAD_BP // BASIS_POINTS + form_bp
+    factor_bp = BASIS_POINTS + deviation_bp * RATING_SPREAD_BP // BASIS_POINTS
     return _clamp(
         SPEED_BASE_MM_PER_S * factor_bp // BASIS_POINTS, SPEED_MIN_MM_PER_S, SPEED_MAX_MM_PER_S
     )
@@ -209,31 +217,53 @@ def _move(car: CarState, speed: int, start_ms: int, elapsed_ms: int, length_mm: 
     )
 
 
-def _expected_first(remaining_mm: list[int], paces: list[int]) -> int:
-    """The car with the least time to go, compared exactly; the lower gate wins a tie."""
-    leader = 0
-    for i in range(1, len(paces)):
-        if remaining_mm[i] * paces[leader] < remaining_mm[leader] * paces[i]:
-            leader = i
-    return leader
+def _time_to_go_us(length_mm: int, car: CarState) -> tuple[int, int]:
+    """Mean and spread, in microseconds, of the time the car still needs to the line.
 
-
-def _halved(remaining_mm: int, pace: int, leader_remaining_mm: int, leader_pace: int) -> int:
-    """STRENGTH_RAW halved once per halving of time behind the leader, linear in between.
-
-    Time behind is R/p - Rl/pl seconds and the halving is HALVING_MIN_MS/1000 +
-    HALVING_SHARE_BP/10000 * Rl/pl; their ratio is taken exactly as one fraction.
+    Speed is an AR(1) around cruise: x' = phi * x + e per tick, e uniform with variance
+    b(b+1)/3. Over the k ticks to go the car covers cruise * k * tick, plus x * tick *
+    phi(1 - phi^k)/(1 - phi) from its present excess x, plus noise of variance
+    tick^2 var(e)/(1 - phi)^2 * (k - 2 phi(1 - phi^k)/(1 - phi) + phi^2(1 - phi^2k)/(1 - phi^2)).
+    Distance is turned into time at cruise speed.
     """
-    numerator = (remaining_mm * leader_pace - leader_remaining_mm * pace) * BASIS_POINTS
-    denominator = pace * (
-        HALVING_MIN_MS * (BASIS_POINTS // 1000) * leader_pace
-        + HALVING_SHARE_BP * leader_remaining_mm
+    tick_ms, cruise = MODEL_TICK_MS, car.cruise_mm_per_s
+    to_go_mm = length_mm - car.position_mm
+    one = 1 << FIXED_BITS
+    keep = BASIS_POINTS - REVERSION_PER_S_BP * tick_ms // 1000  # phi in basis points
+    shed = BASIS_POINTS - keep  # 1 - phi
+    # Ticks to go, in fixed point, and phi to that power (interpolated between whole ticks).
+    ticks_fixed = max(1, (to_go_mm * 1000 << FIXED_BITS) // (cruise * tick_ms))
+    whole, part = divmod(ticks_fixed, one)
+    power = _power_fixed(keep, min(whole, MODEL_TICKS_MAX))
+    power_next = power * keep // BASIS_POINTS
+    power = power - (power - power_next) * part // one
+    excess_mm = (
+        (car.speed_mm_per_s - cruise) * tick_ms * keep * (one - power) // (1000 * shed * one)
     )
-    halvings, fraction = divmod(numerator, denominator)
-    if halvings >= STRENGTH_RAW.bit_length():
-        return 0
-    whole = STRENGTH_RAW >> halvings
-    return whole * (2 * denominator - fraction) // (2 * denominator)
+    mean_us = max(1, (to_go_mm - excess_mm) * 1_000_000 // cruise)
+    power_twice = power * power >> FIXED_BITS
+    shape_fixed = (
+        ticks_fixed
+        - 2 * keep * (one - power) // shed
+        + keep * keep * (one - power_twice) // (BASIS_POINTS * BASIS_POINTS - keep * keep)
+    )
+    bound = NOISE_MM_PER_S * math.isqrt(tick_ms * 10**6 // NOISE_REFERENCE_TICK_MS) // 1000
+    variance_fixed = (
+        tick_ms * tick_ms * bound * (bound + 1) * BASIS_POINTS * BASIS_POINTS * max(0, shape_fixed)
+    ) // (3 * 1_000_000 * shed * shed)
+    spread_us = math.isqrt(variance_fixed * 10**12 >> FIXED_BITS) // cruise
+    return mean_us, max(1, spread_us)
+
+
+def _power_fixed(keep_bp: int, exponent: int) -> int:
+    """(keep_bp / BASIS_POINTS) ** exponent in fixed point, by squaring."""
+    result, base = 1 << FIXED_BITS, (keep_bp << FIXED_BITS) // BASIS_POINTS
+    while exponent:
+        if exponent & 1:
+            result = result * base >> FIXED_BITS
+        base = base * base >> FIXED_BITS
+        exponent >>= 1
+    return result
 
 
 def _decided(state: InPlayState) -> tuple[tuple[str, int], ...]:

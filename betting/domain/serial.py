@@ -16,7 +16,7 @@ from betting.domain.errors import InvalidValue
 from betting.domain.events import CreateRace
 from betting.domain.ids import ID_MAX, parse_id
 from betting.domain.model import Bet, FavourablePolicy, Outcome, RaceState, RejectReason, Runner
-from betting.domain.money import Odds
+from betting.domain.money import LADDER, Odds
 from betting.domain.pricing import PricingParams
 from betting.domain.risk import RiskParams
 
@@ -248,13 +248,14 @@ _HEADER_KEYS = frozenset(
         "latest_ms", "superseded", "outcomes",
     }
 )  # fmt: skip
+_HEADER_OPTIONAL_KEYS = frozenset({"bands", "suspended_until_ms"})  # absent before in-play trading
 
 
 def check_header(data: object, race: CreateRace | None = None) -> dict[str, Any]:
     """A book snapshot (`Book.snapshot`) with every field checked; `race` becomes a
     `CreateRace`. The schema number is the caller's to check. A caller that has checked this
     very race definition already may pass what it gave, to save checking it again."""
-    header = check_object(data, "header", _HEADER_KEYS)
+    header = check_object(data, "header", _HEADER_KEYS | _HEADER_OPTIONAL_KEYS)
     for name in _HEADER_KEYS:
         if name not in header:
             raise InvalidValue(f"header.{name}: missing")
@@ -296,6 +297,10 @@ def check_header(data: object, race: CreateRace | None = None) -> dict[str, Any]
             for request_id in check_list(header["request_ids"], "header.request_ids", 1_000)
         ],
         "strengths": [check_integer(s, "header.strengths[]", 1, STRENGTH_MAX) for s in strengths],
+        "bands": _bands(header.get("bands"), runners),
+        "suspended_until_ms": None
+        if header.get("suspended_until_ms") is None
+        else check_time(header["suspended_until_ms"], "header.suspended_until_ms"),
         "active": [check_flag(a, "header.active[]") for a in active],
         "latest_ms": check_time(header["latest_ms"], "header.latest_ms"),
         "superseded": [_superseded(item) for item in superseded],
@@ -304,6 +309,22 @@ def check_header(data: object, race: CreateRace | None = None) -> dict[str, Any]
             for row in check_list(header["outcomes"], "header.outcomes", HEADER_LIST_MAX)
         ],
     }
+
+
+def _bands(value: object, runners: int) -> list[tuple[int, int] | None] | None:
+    """In play, the ladder ticks each price may show (`in_play`); None when there are none."""
+    if value is None:
+        return None
+    bands: list[tuple[int, int] | None] = []
+    for item in check_list(value, "header.bands", runners, runners):
+        if item is None:
+            bands.append(None)
+            continue
+        low, high = check_list(item, "header.bands[]", 2, 2)
+        top = len(LADDER) - 1
+        low = check_integer(low, "header.bands[].low", 0, top)
+        bands.append((low, check_integer(high, "header.bands[].high", low, top)))
+    return bands
 
 
 def _held(item: object) -> tuple[int, Bet]:

@@ -70,25 +70,28 @@ def test_stake_limits() -> None:
     assert book.place(bet_at_current_price(book, "ok", stake_minor=10_000)).accepted
 
 
+MIDFIELD = 3  # the ratings make car-0 a 1000.00 shot: no longer price to move it to
+
+
 def test_odds_changed_carries_the_current_price() -> None:
     book = open_book()
-    seen = book.price_of(0)
-    stale = bet_at_current_price(book, "late-comer", at_ms=2_100)
-    book.place(bet_at_current_price(book, "mover", stake_minor=5_000_000))
-    assert book.price_of(0) < seen
+    seen = book.price_of(MIDFIELD)
+    stale = bet_at_current_price(book, "late-comer", runner=MIDFIELD, at_ms=2_100)
+    book.place(bet_at_current_price(book, "mover", runner=MIDFIELD, stake_minor=5_000_000))
+    assert book.price_of(MIDFIELD) < seen
     outcome = book.place(stale)
     assert outcome.reason is RejectReason.ODDS_CHANGED
-    assert outcome.odds == book.price_of(0)
+    assert outcome.odds == book.price_of(MIDFIELD)
 
 
 def test_tolerance_grants_the_seen_price_when_close_enough() -> None:
     book = open_book(risk=RiskParams(odds_tolerance_ticks=1))
-    current = book.price_of(0)
+    current = book.price_of(MIDFIELD)
     one_tick_better = Odds(LADDER[current.tick + 1])
-    outcome = book.place(bet_at_current_price(book, "b1", odds=one_tick_better))
+    outcome = book.place(bet_at_current_price(book, "b1", MIDFIELD, odds=one_tick_better))
     assert outcome.accepted and outcome.odds == one_tick_better
-    two_ticks = Odds(LADDER[book.price_of(0).tick + 2])
-    assert book.place(bet_at_current_price(book, "b2", odds=two_ticks)).reason is (
+    two_ticks = Odds(LADDER[book.price_of(MIDFIELD).tick + 2])
+    assert book.place(bet_at_current_price(book, "b2", MIDFIELD, odds=two_ticks)).reason is (
         RejectReason.ODDS_CHANGED
     )
 
@@ -244,10 +247,10 @@ def test_in_play_bets_wait_the_delay_then_meet_the_price_of_that_moment() -> Non
     book = open_book(risk=RiskParams(in_play_bet_delay_ms=2_000))
     book.apply(StartRace(RACE_ID, seed=7, at_ms=1_500))
     assert book.in_play
-    held = bet_at_current_price(book, "held", at_ms=2_000)
+    held = bet_at_current_price(book, "held", runner=MIDFIELD, at_ms=2_000)
     assert book.submit(held) is None and book.submit(held) is None  # held once
     assert book.release_due(3_999) == []
-    book.place(bet_at_current_price(book, "mover", runner=0, stake_minor=5_000_000))
+    book.place(bet_at_current_price(book, "mover", runner=MIDFIELD, stake_minor=5_000_000))
     (outcome,) = book.release_due(4_000)
     assert outcome.bet_id == "held" and outcome.reason is RejectReason.ODDS_CHANGED
     assert book.pending == []

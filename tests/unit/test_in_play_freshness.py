@@ -11,12 +11,17 @@ from hypothesis import strategies as st
 from betting.domain.book import Book
 from betting.domain.events import StartRace, UpdateStrengths
 from betting.domain.model import RejectReason
+from betting.domain.pricing import PricingParams
 from betting.domain.risk import RiskParams
 from tests.unit.races import RACE_ID, bet_at_current_price, open_book
 
 
 def start(book: Book, at_ms: int) -> None:
     book.apply(StartRace(RACE_ID, seed=7, at_ms=at_ms))
+
+
+# These tests are about odds versions: a jump in their made-up strengths must not suspend.
+NO_SUSPENSION = PricingParams(in_play_jump_bp=10_000)
 
 
 def move_prices(book: Book, at_ms: int, step: int) -> None:
@@ -28,7 +33,9 @@ def move_prices(book: Book, at_ms: int, step: int) -> None:
 
 
 def test_a_bet_at_the_latest_price_is_not_late_when_the_window_is_shorter_than_the_delay() -> None:
-    book = open_book(risk=RiskParams(late_window_ms=500, in_play_bet_delay_ms=2_000))
+    book = open_book(
+        pricing=NO_SUSPENSION, risk=RiskParams(late_window_ms=500, in_play_bet_delay_ms=2_000)
+    )
     start(book, at_ms=1_500)
     held = bet_at_current_price(book, "held", at_ms=2_000)  # the latest version, at receipt
     assert book.submit(held) is None
@@ -39,7 +46,9 @@ def test_a_bet_at_the_latest_price_is_not_late_when_the_window_is_shorter_than_t
 
 
 def test_an_in_play_bet_already_stale_at_receipt_is_late() -> None:
-    book = open_book(risk=RiskParams(late_window_ms=500, in_play_bet_delay_ms=2_000))
+    book = open_book(
+        pricing=NO_SUSPENSION, risk=RiskParams(late_window_ms=500, in_play_bet_delay_ms=2_000)
+    )
     start(book, at_ms=1_500)
     seen = book.version
     move_prices(book, 1_600, 0)  # supersedes the version the bettor saw
@@ -55,7 +64,9 @@ def test_an_in_play_bet_already_stale_at_receipt_is_late() -> None:
 
 
 def test_versions_a_held_bet_may_name_survive_a_snapshot_and_restore() -> None:
-    book = open_book(risk=RiskParams(late_window_ms=100, in_play_bet_delay_ms=2_000))
+    book = open_book(
+        pricing=NO_SUSPENSION, risk=RiskParams(late_window_ms=100, in_play_bet_delay_ms=2_000)
+    )
     start(book, at_ms=1_500)
     assert book.submit(bet_at_current_price(book, "held", at_ms=2_000)) is None
     for step, at_ms in enumerate(range(2_050, 3_000, 50)):
@@ -68,7 +79,9 @@ def test_versions_a_held_bet_may_name_survive_a_snapshot_and_restore() -> None:
 
 
 def test_without_held_bets_old_versions_are_still_forgotten() -> None:
-    book = open_book(risk=RiskParams(late_window_ms=100, in_play_bet_delay_ms=2_000))
+    book = open_book(
+        pricing=NO_SUSPENSION, risk=RiskParams(late_window_ms=100, in_play_bet_delay_ms=2_000)
+    )
     for step, at_ms in enumerate(range(1_100, 3_000, 50)):
         move_prices(book, at_ms, step)
     assert min(book.superseded_at_ms.values()) >= book.latest_ms - 100
@@ -94,7 +107,7 @@ def test_late_depends_only_on_how_stale_the_bet_was_when_the_edge_received_it(
     """Reference: LATE exactly when the version seen had been replaced more than the window
     before receipt, however long the bet then waits and however often the prices move."""
     risk = RiskParams(late_window_ms=late_window_ms, in_play_bet_delay_ms=delay_ms)
-    book = open_book(risk=risk)
+    book = open_book(pricing=NO_SUSPENSION, risk=risk)
     start(book, at_ms=1_000)
     replaced_at_ms: dict[int, int] = {}
     now_ms = 1_000
