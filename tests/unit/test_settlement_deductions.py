@@ -167,22 +167,44 @@ def test_impossible_terms_are_refused(ways: int, deduction: int) -> None:
 # -- settling a race with withdrawals and ties ---------------------------------------------
 
 
+def by_price(book: Book) -> list[int]:
+    """Runner indexes from the shortest price to the longest."""
+    return sorted(range(len(book.race.runners)), key=lambda i: book.price_of(i).hundredths)
+
+
 def withdrawn_race() -> tuple[Book, list[Withdrawal]]:
-    """Bets on car-0 before and after car-1 (the favourite) is withdrawn, and one on car-1."""
+    """Bets on the second favourite before and after the favourite is withdrawn, and one on
+    the favourite: a short price, so the deduction is large."""
     book = open_book()
-    book.place(bet_at_current_price(book, "before", runner=0, stake_minor=1_000, at_ms=2_000))
-    book.place(bet_at_current_price(book, "on-1", runner=1, stake_minor=500, at_ms=2_000))
-    withdrawal = withdrawal_of(book, "car-1", at_ms=2_500)
-    book.apply(WithdrawRunner(RACE_ID, "car-1", at_ms=2_500))
+    favourite, backed = by_price(book)[:2]
+    book.place(bet_at_current_price(book, "before", runner=backed, stake_minor=1_000, at_ms=2_000))
+    book.place(bet_at_current_price(book, "on-fav", runner=favourite, stake_minor=500,
+                                    at_ms=2_000))  # fmt: skip
+    out = book.race.runners[favourite].runner_id
+    withdrawal = withdrawal_of(book, out, at_ms=2_500)
+    book.apply(WithdrawRunner(RACE_ID, out, at_ms=2_500))
     book.publish_odds(2_500)
-    book.place(bet_at_current_price(book, "after", runner=0, stake_minor=1_000, at_ms=3_000))
+    book.place(bet_at_current_price(book, "after", runner=backed, stake_minor=1_000, at_ms=3_000))
     book.apply(CloseRace(RACE_ID, at_ms=4_000))
     return book, [withdrawal]
 
 
+def cast(book: Book) -> tuple[str, str, str]:
+    """(the runner backed, the one withdrawn, another still running) in `withdrawn_race`."""
+    favourite, backed, other = by_price(open_book())[:3]
+    runners = book.race.runners
+    return runners[backed].runner_id, runners[favourite].runner_id, runners[other].runner_id
+
+
+def placings_won_by(book: Book, bet_id: str) -> tuple[str, ...]:
+    winner = book.outcomes[bet_id].runner_id
+    others = [r.runner_id for i, r in enumerate(book.race.runners) if book.active[i]]
+    return (winner, *[r for r in others if r != winner][:1])
+
+
 def test_rule_4_reduces_bets_struck_before_the_withdrawal_only() -> None:
     book, withdrawals = withdrawn_race()
-    book.apply(ResultRace(RACE_ID, ("car-0", "car-2"), at_ms=5_000))
+    book.apply(ResultRace(RACE_ID, placings_won_by(book, "before"), at_ms=5_000))
     before, on_withdrawn, after = settle_race(book, withdrawals)
     deduction = deduction_pence(withdrawals[0].odds)  # type: ignore[arg-type]
     odds_before = book.outcomes["before"].odds
@@ -225,27 +247,31 @@ def test_a_dead_heat_divides_the_stake_between_the_tied_runners() -> None:
     [
         (),
         (frozenset(),),
-        (frozenset({"car-0"}), frozenset({"car-0"})),
-        (frozenset({"car-1"}),),  # withdrawn: it did not run
+        (frozenset({"BACKED"}), frozenset({"BACKED"})),
+        (frozenset({"OUT"}),),  # withdrawn: it did not run
         (frozenset({"car-99"}),),
     ],
 )
 def test_impossible_places_are_refused(places: tuple[frozenset[str], ...]) -> None:
     book, withdrawals = withdrawn_race()
-    book.apply(ResultRace(RACE_ID, ("car-0",), at_ms=5_000))
+    backed, out, _ = cast(book)
+    names = {"BACKED": backed, "OUT": out}
+    places = tuple(frozenset(names.get(r, r) for r in place) for place in places)
+    book.apply(ResultRace(RACE_ID, (backed,), at_ms=5_000))
     with pytest.raises(InvalidValue):
         settle_race(book, withdrawals, places)
 
 
 def test_a_withdrawal_record_of_a_runner_still_running_is_refused() -> None:
     book, withdrawals = withdrawn_race()
-    book.apply(ResultRace(RACE_ID, ("car-0",), at_ms=5_000))
-    running = Withdrawal("car-2", Odds(300), 2_500)
+    backed, out, other = cast(book)
+    book.apply(ResultRace(RACE_ID, (backed,), at_ms=5_000))
+    running = Withdrawal(other, Odds(300), 2_500)
     for records in ([running], [*withdrawals, *withdrawals], [Withdrawal("car-99", None, 1)]):
         with pytest.raises(InvalidValue):
             settle_race(book, records)
     with pytest.raises(InvalidValue):
-        withdrawal_of(book, "car-1", 9_000)  # already withdrawn
+        withdrawal_of(book, out, 9_000)  # already withdrawn
 
 
 @given(resulted_books(), st.data())
@@ -301,7 +327,7 @@ def test_paying_every_settlement_ends_every_hold_once_and_matches_the_house_resu
 
 def test_paying_a_settlement_for_another_stake_is_refused() -> None:
     book, _ = withdrawn_race()
-    book.apply(ResultRace(RACE_ID, ("car-0",), at_ms=5_000))
+    book.apply(ResultRace(RACE_ID, (cast(book)[0],), at_ms=5_000))
     ledger = Ledger()
     ledger.deposit("user-1", "d1", 10**6, 1)
     ledger.hold("user-1", "before", RACE_ID, 999, 2)
