@@ -168,6 +168,35 @@ def unheard_story(
     return lines
 
 
+async def lost_story(bootstrap: str, topics: TopicSettings, lost: list[str]) -> list[str]:
+    """For a few lost bets: whether `bets` has them, where, and when."""
+    if not lost:
+        return []
+    wanted = set(lost[:3])
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: dict[str, list[str]] = {bet_id: [] for bet_id in wanted}
+    try:
+        partitions = [TopicPartition(topics.bets, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        for partition in partitions:
+            while await consumer.position(partition) < ends[partition]:
+                batch = await consumer.getmany(partition, timeout_ms=1_000)
+                for record in batch.get(partition, []):
+                    bet_id = str(orjson.loads(record.value).get("bet_id"))
+                    if bet_id in wanted:
+                        found[bet_id].append(
+                            f"{partition.partition}:{record.offset}@{record.timestamp}"
+                        )
+    finally:
+        await consumer.stop()
+    return [f"  lost {bet_id}: in bets at {where or 'nowhere'}" for bet_id, where in found.items()]
+
+
 def channel_counts(bettors: list[ChaosBettor]) -> str:
     kinds: Counter[str] = Counter()
     for bettor in bettors:
@@ -250,6 +279,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
             kafka_broker.bootstrap, settings.topics, ledger, bettors
         )
         mismatches = await money_check(list(instances.values()), results)
+        lost_lines = await lost_story(kafka_broker.bootstrap, settings.topics, results.lost)
         odds_violations = [v for b in bettors for v in b.watch.violations]
         unheard_logged = sum(1 for bet_id in delivered.unheard if bet_id in results.first)
         heard_total = sum(len(b.heard.outcomes) for b in bettors)
@@ -286,6 +316,7 @@ async def test_no_acked_bet_lost_and_no_outcome_unheard_through_kills(
                 f"failed_attempts={dict(ledger.failures)}",
                 f"bet-results records={results.outcomes} bets decided={results.decided} "
                 f"lost={len(results.lost)} duplicated={len(results.duplicated)}",
+                *lost_lines,
                 f"outcomes heard={delivered.heard} of {len(ledger.acked)} acked "
                 f"(unheard={len(delivered.unheard)}, differing={len(delivered.differing)}, "
                 f"bets heard in all={heard_total})",
