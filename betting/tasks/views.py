@@ -19,8 +19,9 @@ from typing import Any
 from betting import codec, command_results
 from betting.command_results import CommandStatus
 from betting.config import Settings
-from betting.domain.model import OddsSnapshot
-from betting.domain.money import Odds, payout_minor
+from betting.domain.model import Bet, OddsSnapshot, Outcome
+from betting.domain.money import payout_minor
+from betting.domain.settlement import Settlement
 from betting.health import Readiness
 from betting.log.port import EventLog, LogUnavailable, Reader, Record
 from betting.tasks.skipped import Skipped
@@ -39,7 +40,7 @@ EARLY_ODDS_MAX = 10_000
 @dataclass
 class RaceView:
     race_id: str
-    header: dict[str, Any]
+    header: codec.BookHeader
     prices: dict[str, str | None] = field(default_factory=dict)
     stakes_minor: Counter[str] = field(default_factory=Counter)
     payouts_minor: Counter[str] = field(default_factory=Counter)
@@ -48,42 +49,32 @@ class RaceView:
 
     @property
     def state(self) -> str:
-        return str(self.header["state"])
+        return str(self.header.state)
 
     def public(self) -> dict[str, Any]:
-        race = self.header["race"]
+        race = self.header.race
         return {
             "race_id": self.race_id,
-            "name": race["name"],
+            "name": race.name,
             "state": self.state,
-            "scheduled_start_ms": race["scheduled_start_ms"],
-            "in_play": bool(self.header.get("in_play")),
-            "version": self.header["version"],
-            "placings": self.header.get("placings", []),
+            "scheduled_start_ms": race.scheduled_start_ms,
+            "in_play": self.header.in_play,
+            "version": self.header.version,
+            "placings": list(self.header.placings),
             "runners": [
-                {
-                    "runner_id": r["runner_id"],
-                    "name": r["name"],
-                    "odds": self.prices.get(r["runner_id"]),
-                }
-                for r in race["runners"]
+                {"runner_id": r.runner_id, "name": r.name, "odds": self.prices.get(r.runner_id)}
+                for r in race.runners
             ],
         }
 
     def book(self) -> dict[str, Any]:
         """The public view plus the money: stakes, and what the house loses if each wins."""
         view = self.public()
-        active = dict(
-            zip(
-                (r["runner_id"] for r in self.header["race"]["runners"]),
-                self.header["active"],
-                strict=True,
-            )
-        )
-        pool = sum(stake for runner, stake in self.stakes_minor.items() if active.get(runner))
+        running = set(self.header.running())
+        pool = sum(stake for runner, stake in self.stakes_minor.items() if runner in running)
         for runner in view["runners"]:
             runner_id = runner["runner_id"]
-            runner["active"] = active[runner_id]
+            runner["active"] = runner_id in running
             runner["stake_minor"] = self.stakes_minor[runner_id]
             runner["liability_minor"] = self.payouts_minor[runner_id] - pool
         view["pool_minor"] = pool
@@ -164,9 +155,7 @@ class Views:
 
     def _take(self, record: Record) -> None:
         topic = record.topic
-        if topic == self._topics.book_changelog and record.key == codec.POSITIONS_KEY:
-            self._positions(record.partition, codec.decode_positions(record.value))
-        elif topic == self._topics.book_changelog:
+        if topic == self._topics.book_changelog:
             self._changelog(record)
         elif topic == self._topics.command_results:
             self._command_result(record.value)
@@ -177,33 +166,35 @@ class Views:
         elif topic == self._topics.odds:
             self._odds(codec.decode_odds(record.value))
         elif topic == self._topics.settlements:
-            self._settlement(codec.settlement_to_dict(codec.decode_settlement(record.value)))
+            self._settlement(codec.decode_settlement(record.value))
         elif topic == self._topics.users:
             user_id = codec.decode_key_id(record.key, "users key")
             self.notifications[user_id] = codec.decode_preference(record.value)
 
     def _changelog(self, record: Record) -> None:
-        race_id, bet_id = codec.decode_changelog_key(record.key)
-        if not record.value:
-            return  # a tombstone
-        if bet_id is None:
-            value = self._headers.decode(record.value)
-            if value["race"]["race_id"] != race_id:
-                raise codec.CodecError("header: its key names another race")
-            self.races.setdefault(race_id, RaceView(race_id, value)).header = value
-            early = self._early_prices.pop(race_id, None)
-            if early is not None:
-                self.races[race_id].prices = early
-            for _due_ms, bet in value.get("pending", []):
-                self._pending(bet)
-            return
-        outcome = codec.decode_outcome(record.value)
-        if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
-            raise codec.CodecError("outcome: its key names another bet")
-        race = self.races.get(race_id)
-        known = self.bets.get(bet_id)
-        if race is not None and (known is None or known["status"] == "pending"):
-            self._outcome(race, codec.outcome_to_dict(outcome))
+        entry = codec.decode_changelog(record.key, record.value)
+        if isinstance(entry, codec.HeaderEntry):
+            self._header(entry)
+        elif isinstance(entry, codec.OutcomeEntry):
+            outcome = entry.outcome
+            race = self.races.get(outcome.race_id)
+            known = self.bets.get(outcome.bet_id)
+            if race is not None and (known is None or known["status"] == "pending"):
+                self._outcome(race, outcome)
+        elif isinstance(entry, codec.Positions):
+            self._positions(record.partition, entry)
+
+    def _header(self, entry: codec.HeaderEntry) -> None:
+        header = self._headers.decode(entry.value)
+        race_id = entry.race_id
+        if header.race.race_id != race_id:
+            raise codec.CodecError("header: its key names another race")
+        self.races.setdefault(race_id, RaceView(race_id, header)).header = header
+        early = self._early_prices.pop(race_id, None)
+        if early is not None:
+            self.races[race_id].prices = early
+        for _due_ms, bet in header.pending:
+            self._pending(bet)
 
     def _odds(self, odds: OddsSnapshot) -> None:
         prices = {p.runner_id: str(p.odds) if p.odds else None for p in odds.prices}
@@ -218,29 +209,27 @@ class Views:
         while len(self._early_prices) > EARLY_ODDS_MAX:
             self._early_prices.popitem(last=False)
 
-    def _pending(self, bet: list[Any]) -> None:
-        bet_id, user_id, race_id, runner_id, stake, *_ = bet
-        if bet_id not in self.bets:
-            self._remember(user_id, bet_id, {
-                "bet_id": bet_id, "race_id": race_id, "runner_id": runner_id,
-                "stake_minor": stake, "status": "pending", "odds": None, "reason": None,
-                "payout_minor": None,
+    def _pending(self, bet: Bet) -> None:
+        if bet.bet_id not in self.bets:
+            self._remember(bet.user_id, bet.bet_id, {
+                "bet_id": bet.bet_id, "race_id": bet.race_id, "runner_id": bet.runner_id,
+                "stake_minor": bet.stake_minor, "status": "pending", "odds": None,
+                "reason": None, "payout_minor": None,
             })  # fmt: skip
 
-    def _outcome(self, view: RaceView, value: dict[str, Any]) -> None:
-        accepted = value.get("status") == "accepted"
-        if accepted and value.get("odds"):
-            stake = int(value["stake_minor"])
-            view.stakes_minor[value["runner_id"]] += stake
-            view.payouts_minor[value["runner_id"]] += payout_minor(stake, Odds.parse(value["odds"]))
+    def _outcome(self, view: RaceView, outcome: Outcome) -> None:
+        if outcome.accepted and outcome.odds is not None:
+            view.stakes_minor[outcome.runner_id] += outcome.stake_minor
+            view.payouts_minor[outcome.runner_id] += payout_minor(outcome.stake_minor, outcome.odds)
             view.accepted += 1
         else:
             view.rejected += 1
-        self._remember(str(value["user_id"]), str(value["bet_id"]), {
-            "bet_id": value["bet_id"], "race_id": value["race_id"],
-            "runner_id": value["runner_id"], "stake_minor": value["stake_minor"],
-            "status": value["status"], "odds": value.get("odds"), "reason": value.get("reason"),
-            "payout_minor": None,
+        self._remember(outcome.user_id, outcome.bet_id, {
+            "bet_id": outcome.bet_id, "race_id": outcome.race_id,
+            "runner_id": outcome.runner_id, "stake_minor": outcome.stake_minor,
+            "status": "accepted" if outcome.accepted else "rejected",
+            "odds": str(outcome.odds) if outcome.odds else None,
+            "reason": str(outcome.reason) if outcome.reason else None, "payout_minor": None,
         })  # fmt: skip
 
     def _remember(self, user_id: str, bet_id: str, bet: dict[str, Any]) -> None:
@@ -248,11 +237,11 @@ class Views:
             self.user_bets.setdefault(user_id, []).append(bet_id)
         self.bets[bet_id] = bet
 
-    def _settlement(self, value: dict[str, Any]) -> None:
-        bet = self.bets.get(str(value.get("bet_id")))
+    def _settlement(self, settlement: Settlement) -> None:
+        bet = self.bets.get(settlement.bet_id)
         if bet is not None:
-            bet["status"] = value["result"]
-            bet["payout_minor"] = value["payout_minor"]
+            bet["status"] = str(settlement.result)
+            bet["payout_minor"] = settlement.payout_minor
 
     # -- command results ------------------------------------------------------------------
 
