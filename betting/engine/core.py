@@ -502,19 +502,19 @@ def restore_partition(
     skipped: list[str] = []
     headers: dict[str, list[bytes]] = {}  # since the race's last tombstone, oldest first
     outcomes: dict[str, list[Outcome]] = {}
-    positions: codec.Positions = codec.Positions({}, {})
+    positions: list[bytes] = []  # every positions record: only the newest good one counts
     for record in records:
         try:
+            if record.key == POSITIONS_KEY:
+                positions.append(record.value)
+                continue
             entry = codec.decode_changelog(record.key, record.value)
-            if isinstance(entry, codec.Positions):
-                if inputs is not None and not entry.offsets.keys() <= inputs:
-                    raise codec.CodecError("positions: of a topic the engine does not read")
-                positions = entry
-            elif isinstance(entry, codec.Tombstone):
-                headers.pop(entry.race_id, None)  # the race is gone
+            if isinstance(entry, codec.Tombstone):
+                if entry.bet_id is None:
+                    headers.pop(entry.race_id, None)  # the race is gone
             elif isinstance(entry, codec.HeaderEntry):
                 headers.setdefault(entry.race_id, []).append(entry.value)
-            else:
+            elif isinstance(entry, codec.OutcomeEntry):
                 outcomes.setdefault(entry.outcome.race_id, []).append(entry.outcome)
         except codec.CodecError as error:
             skipped.append(str(error))
@@ -523,7 +523,25 @@ def restore_partition(
         book = _restore_book(race_id, candidates, outcomes.get(race_id, []), skipped)
         if book is not None:
             books[race_id] = book
-    return RestoredPartition(books, dict(positions.offsets), Counter(positions.decided), skipped)
+    latest = _latest_positions(positions, inputs, skipped)
+    return RestoredPartition(books, dict(latest.offsets), Counter(latest.decided), skipped)
+
+
+def _latest_positions(
+    values: list[bytes], inputs: set[str] | None, skipped: list[str]
+) -> codec.Positions:
+    """The newest positions record that decodes (and names only `inputs`); the ones after it
+    are skipped as if never written. One is written per batch: decoding only the newest
+    keeps a restore's cost in the outcomes."""
+    for value in reversed(values):
+        try:
+            positions = codec.decode_positions(value)
+            if inputs is not None and not positions.offsets.keys() <= inputs:
+                raise codec.CodecError("positions: of a topic the engine does not read")
+            return positions
+        except codec.CodecError as error:
+            skipped.append(str(error))
+    return codec.Positions({}, {})
 
 
 def _restore_book(
