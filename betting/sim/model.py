@@ -22,6 +22,8 @@ What it checks (each check has a name; a violation names it):
 - `unanswered`: every bet that decodes gets an answer by the end.
 - `exactly-once`: each race command record gets one result, and the decisions counted in the
   positions records are the decisions committed, across crashes and moves.
+- `read-model`: the read model fed the committed log (compacted or not) holds the same money
+  and payouts.
 - `invariant`: the core raised `InvariantViolation` (it stops a real process).
 
 Known findings: promises issue 12 makes and the engine does not keep yet. They are checked
@@ -274,6 +276,24 @@ class Model:
             self.fail(
                 "exactly-once", f"positions count {decided} decisions, {self.decisions} committed"
             )
+
+    def check_read_model(self, views: Any) -> None:
+        """The read model (`betting.tasks.views`), fed the committed log, holds the same
+        money and bets as the model."""
+        if views.skipped.counts:
+            self.fail("read-model", f"records skipped: {dict(views.skipped.counts)}")
+        for race_id, race in self._races.items():
+            view = views.races.get(race_id)
+            if view is None:
+                continue  # never created: refused, or its create is not yet committed
+            stakes = [view.stakes_minor[runner] for runner in race.runners]
+            expected = [race.stakes[runner] for runner in race.runners]
+            if stakes != expected or view.accepted != len(race.accepted):
+                self.fail("read-model", f"race {race_id}: stakes {stakes}, bets say {expected}")
+            kept = [views.bets.get(bet) for bet in race.settled]
+            settled = sum(bet is not None and bet["payout_minor"] is not None for bet in kept)
+            if settled != len(race.settled):
+                self.fail("read-model", f"race {race_id}: {settled} of {len(race.settled)} paid")
 
     def finish(self) -> None:
         for key, users in self._sent.items():

@@ -11,7 +11,8 @@ Faults, all from the seed:
 - a second fetch of records already processed (a consumer's refetch after a rebalance);
 - a partition moved to the other instance, which restores it from the changelog (also
   between a fetch and its batch, with the moved partition's records still in hand);
-- a clock that jumps forward (seconds to minutes) or back a little (up to 2 s).
+- a clock that jumps forward (seconds to minutes) or back a little (up to 2 s);
+- the changelog compacted (the newest record per key kept, at its offset).
 Duplicate and late deliveries come with the load: a bettor's retry of an earlier bet, sent
 again at once or much later (Kafka keeps each partition's order, so lateness is a late copy).
 """
@@ -28,7 +29,7 @@ from typing import Any
 import orjson
 
 from betting import codec
-from betting.config import TopicSettings
+from betting.config import Settings, TopicSettings
 from betting.domain.errors import InvariantViolation
 from betting.domain.events import (
     CloseRace,
@@ -49,8 +50,10 @@ from betting.domain.money import LADDER, Odds
 from betting.domain.risk import RiskParams
 from betting.engine import core
 from betting.engine.core import CoreSettings, EngineCore
+from betting.log.memory import MemoryLog
 from betting.log.port import Record
 from betting.sim.model import Model, Violation, state_of
+from betting.tasks.views import Views
 
 TOPICS = TopicSettings()
 SETTINGS = CoreSettings(TOPICS.bets, TOPICS.races, odds_interval_ms=50, race_tick_ms=250)
@@ -60,6 +63,7 @@ LIVE_RACES = 2  # the operators keep this many races going
 CRASH_P = 0.008  # per batch
 MOVE_P = 0.005  # per step
 REFETCH_P = 0.02
+COMPACT_P = 0.005
 JUMP_P = 0.01  # each way
 COMMAND_P = 0.07  # per step
 DRAIN_STEPS = 40
@@ -109,7 +113,8 @@ class World:
 
     def append(self, topic: str, number: int, key: bytes | None, value: bytes) -> None:
         records = self.log.setdefault((topic, number), [])
-        records.append(Record(topic, number, len(records), key, value, self.now_ms))
+        offset = records[-1].offset + 1 if records else 0  # a compacted log keeps its offsets
+        records.append(Record(topic, number, offset, key, value, self.now_ms))
 
     def records(self, topic: str, number: int) -> list[Record]:
         return self.log.get((topic, number), [])
@@ -147,6 +152,9 @@ class World:
             self.faults += 1
         if rng.random() < MOVE_P:
             self.move(rng.randrange(PARTITIONS))
+            self.faults += 1
+        if rng.random() < COMPACT_P:
+            self.compact(rng.randrange(PARTITIONS))
             self.faults += 1
         if rng.random() < REFETCH_P:
             instance = rng.choice(self.instances)
@@ -235,6 +243,13 @@ class World:
         self.take_over(new, number)
         self.model.check_restore(f"move of {number} to {new.name}", before, self.state(new, number))
 
+    def compact(self, number: int) -> None:
+        """The log cleaner: only the newest record of each key of the changelog is kept, at
+        its offset (every reader must cope with a header after the outcomes it heads)."""
+        records = self.records(TOPICS.book_changelog, number)
+        newest = {record.key: record.offset for record in records}
+        records[:] = [record for record in records if newest[record.key] == record.offset]
+
     def take_over(self, instance: Instance, number: int) -> None:
         restored = instance.core.restore(number, self.records(TOPICS.book_changelog, number))
         for topic in (TOPICS.bets, TOPICS.races):
@@ -252,7 +267,24 @@ class World:
                     self.model.check_outcomes(race_id, book.outcomes)
         commands = sum(len(self.records(TOPICS.races, n)) for n in range(PARTITIONS))
         self.model.check_exactly_once(commands, decided)
+        self.model.check_read_model(self.read_model())
         self.model.finish()
+
+    def read_model(self) -> Views:
+        """A read model that reads the committed log from the start, as one started now:
+        each partition in order, the partitions interleaved at random."""
+        views = Views(MemoryLog(), Settings())
+        rng = random.Random(self.rng.random())
+        topics = (TOPICS.book_changelog, TOPICS.odds, TOPICS.settlements)
+        sources = [iter(self.records(t, n)) for t in topics for n in range(PARTITIONS)]
+        while sources:
+            source = rng.choice(sources)
+            record = next(source, None)
+            if record is None:
+                sources.remove(source)
+            else:
+                views.apply(record)
+        return views
 
     # -- the load -------------------------------------------------------------------------
 

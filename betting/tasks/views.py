@@ -35,6 +35,11 @@ VIEWS_CHUNK = 100
 # Races whose odds were read before their header (topics are read in no order between them):
 # the newest prices of each are kept until the header comes, the oldest dropped past this.
 EARLY_ODDS_MAX = 10_000
+# The same for a race's outcomes read before its header (a compacted changelog keeps a
+# header at its newest offset, after the outcomes it heads), and for settlements read before
+# their bet's outcome (topics are read in no order between them): kept until then.
+EARLY_OUTCOME_RACES_MAX = 10_000
+EARLY_SETTLEMENTS_MAX = 100_000
 
 
 @dataclass
@@ -106,6 +111,8 @@ class Views:
         self.skipped = Skipped("views")
         self._headers = codec.HeaderDecoder()
         self._early_prices: OrderedDict[str, dict[str, str | None]] = OrderedDict()
+        self._early_outcomes: OrderedDict[str, list[Outcome]] = OrderedDict()  # by race id
+        self._early_settlements: OrderedDict[str, Settlement] = OrderedDict()  # by bet id
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
@@ -126,7 +133,7 @@ class Views:
                 try:
                     records = await reader.poll(VIEWS_CHUNK, VIEWS_DELAY_MS)
                     for record in records:
-                        self._apply(record)
+                        self.apply(record)
                     await asyncio.sleep(0)  # a poll from the buffer does not yield: let others run
                     if not self.ready.is_set() and await reader.caught_up():
                         self.ready.set()  # holds what the log held at start
@@ -145,7 +152,7 @@ class Views:
             except LogUnavailable:
                 await asyncio.sleep(0.5)
 
-    def _apply(self, record: Record) -> None:
+    def apply(self, record: Record) -> None:
         """Take one record, decoded strictly; one that does not decode is skipped and counted
         (the engine wrote these topics: a bad record is damage, not a client's mistake)."""
         try:
@@ -176,11 +183,11 @@ class Views:
         if isinstance(entry, codec.HeaderEntry):
             self._header(entry)
         elif isinstance(entry, codec.OutcomeEntry):
-            outcome = entry.outcome
-            race = self.races.get(outcome.race_id)
-            known = self.bets.get(outcome.bet_id)
-            if race is not None and (known is None or known["status"] == "pending"):
-                self._outcome(race, outcome)
+            race = self.races.get(entry.outcome.race_id)
+            if race is not None:
+                self._take_outcome(race, entry.outcome)
+            else:
+                self._keep_early_outcome(entry.outcome)
         elif isinstance(entry, codec.Positions):
             self._positions(record.partition, entry)
 
@@ -193,8 +200,21 @@ class Views:
         early = self._early_prices.pop(race_id, None)
         if early is not None:
             self.races[race_id].prices = early
+        for outcome in self._early_outcomes.pop(race_id, []):
+            self._take_outcome(self.races[race_id], outcome)
         for _due_ms, bet in header.pending:
             self._pending(bet)
+
+    def _take_outcome(self, race: RaceView, outcome: Outcome) -> None:
+        known = self.bets.get(outcome.bet_id)
+        if known is None or known["status"] == "pending":
+            self._outcome(race, outcome)
+
+    def _keep_early_outcome(self, outcome: Outcome) -> None:
+        self._early_outcomes.setdefault(outcome.race_id, []).append(outcome)
+        self._early_outcomes.move_to_end(outcome.race_id)
+        while len(self._early_outcomes) > EARLY_OUTCOME_RACES_MAX:
+            self._early_outcomes.popitem(last=False)
 
     def _odds(self, odds: OddsSnapshot) -> None:
         prices = {p.runner_id: str(p.odds) if p.odds else None for p in odds.prices}
@@ -236,12 +256,18 @@ class Views:
         if bet_id not in self.bets:
             self.user_bets.setdefault(user_id, []).append(bet_id)
         self.bets[bet_id] = bet
+        if bet["status"] != "pending" and bet_id in self._early_settlements:
+            self._settlement(self._early_settlements.pop(bet_id))
 
     def _settlement(self, settlement: Settlement) -> None:
         bet = self.bets.get(settlement.bet_id)
-        if bet is not None:
-            bet["status"] = str(settlement.result)
-            bet["payout_minor"] = settlement.payout_minor
+        if bet is None or bet["status"] == "pending":
+            self._early_settlements[settlement.bet_id] = settlement  # its outcome comes later
+            while len(self._early_settlements) > EARLY_SETTLEMENTS_MAX:
+                self._early_settlements.popitem(last=False)
+            return
+        bet["status"] = str(settlement.result)
+        bet["payout_minor"] = settlement.payout_minor
 
     # -- command results ------------------------------------------------------------------
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import pytest
+
+from betting.domain import risk
 from betting.domain.model import OddsSnapshot, RunnerPrice
 from betting.domain.money import Odds
 from betting.engine.core import BatchResult, EngineCore, RestoredPartition
 from betting.log.port import Record, TopicPartition
 from betting.sim import cli, world
 from betting.sim.model import KNOWN_FINDINGS
+from betting.tasks import views
 
 SEEDS = range(4)
 BETS = 600
@@ -126,18 +130,13 @@ def test_a_wrong_payout_is_caught() -> None:
     assert "settlement" in checks(PaysDouble)
 
 
-def test_a_broken_runtime_invariant_is_a_violation(monkeypatch: object) -> None:
+def test_a_broken_runtime_invariant_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the risk check gone, the book's own liability invariant stops the core."""
-    import pytest
-
-    from betting.domain import risk
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setattr(risk, "check_liability", lambda *_: None)
     assert "invariant" in checks(EngineCore)
 
 
-def test_the_known_findings_are_found_and_fail_only_when_strict(capsys: object) -> None:
+def test_the_known_findings_are_found_and_fail_only_when_strict() -> None:
     found = set()
     for seed in SEEDS:
         found |= {v.check for v in world.run_seed(seed, BETS).violations}
@@ -153,3 +152,11 @@ def test_a_seed_replays_bit_for_bit() -> None:
         again.faults,
         again.violations,
     )
+
+
+def test_a_read_model_that_drops_records_read_early_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(views, "EARLY_SETTLEMENTS_MAX", 0)
+    monkeypatch.setattr(views, "EARLY_OUTCOME_RACES_MAX", 0)
+    assert "read-model" in checks(EngineCore)
