@@ -142,8 +142,8 @@ class Model:
         self._answered_users.add((outcome.race_id, outcome.bet_id, outcome.user_id))
         if outcome.reason is RejectReason.INVALID and not outcome.runner_id:
             return  # a record that did not decode: an answer about a record, not a decision
-        if outcome.reason is RejectReason.RACE_NOT_OPEN and outcome.race_id not in self._races:
-            return  # no such race: nothing to decide in, nothing remembered
+        if outcome.reason is RejectReason.RACE_NOT_OPEN and outcome.detail.startswith("no race "):
+            return  # no such race (yet): the engine keeps no book to remember the answer in
         first = self._final.get(key)
         if first is not None:
             if outcome != first:
