@@ -597,11 +597,10 @@ def _accepted_by_runner(outcomes: Iterable[Outcome]) -> Counter[str]:
 def _check_book_money(book: Book, accepted_minor: Counter[str]) -> None:
     race_id = book.race.race_id
     for index, runner in enumerate(book.race.runners):
-        invariant(
-            book.stakes_minor[index] == accepted_minor[runner.runner_id],
-            f"race {race_id}: runner {runner.runner_id} holds {book.stakes_minor[index]}, "
-            f"its accepted bets {accepted_minor[runner.runner_id]}",
-        )
+        if book.stakes_minor[index] != accepted_minor[runner.runner_id]:
+            invariant(False, f"race {race_id}: runner {runner.runner_id} holds "
+                      f"{book.stakes_minor[index]}, its accepted bets "
+                      f"{accepted_minor[runner.runner_id]}")  # fmt: skip
     pool = sum(s for s, active in zip(book.stakes_minor, book.active, strict=True) if active)
     invariant(book.pool_minor == pool, f"race {race_id}: pool {book.pool_minor}, stakes {pool}")
 
