@@ -8,11 +8,12 @@ thin loop of fetch, `process`, commit.
 What a batch gives out (`BatchResult`): the answers to bets (`bet-results`, and for a new
 decision also the changelog under `race/bet`), the odds due, the command results, dead
 letters, settlements, the headers of the books it changed, the `#positions` records, and the
-input offsets it consumed. Every output goes to the partition of the input it came from.
+input offsets it consumed. Every output goes to the partition of the input it came from;
+`records.batch_records` encodes them for the transaction.
 
-A partition's state is rebuilt from its changelog by `restore_partition` (records in, state
-out): at start-up, on assignment, and after a commit failed, so crash recovery and start-up
-are one code path.
+A partition's state is rebuilt from its changelog by `restore.restore_partition` (records
+in, state out), through `EngineCore.restore`: at start-up, on assignment, and after a commit
+failed, so crash recovery and start-up are one code path.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 
 from betting import codec, command_results
 from betting.command_results import CommandResult, RefusalReason
-from betting.config import TopicSettings
 from betting.domain import race_model
 from betting.domain.book import Book
 from betting.domain.errors import DomainError, InvalidValue, InvariantViolation, invariant
@@ -39,7 +39,8 @@ from betting.domain.events import (
 from betting.domain.model import Bet, OddsSnapshot, Outcome, RaceState, RejectReason
 from betting.domain.money import payout_minor
 from betting.domain.settlement import Settlement, settle
-from betting.log.port import Outgoing, Record, TopicPartition
+from betting.engine.restore import RestoredPartition, restore_partition
+from betting.log.port import Record, TopicPartition
 
 POSITIONS_KEY = codec.POSITIONS_KEY
 
@@ -101,14 +102,6 @@ class BatchResult:
             self.answers or self.odds or self.command_results or self.dead_letters
             or self.settlements or self.headers or self.positions or self.consumed
         )  # fmt: skip
-
-
-@dataclass
-class RestoredPartition:
-    books: dict[str, Book]
-    positions: dict[str, int]  # input topic -> next offset the state was written at
-    decided: Counter[str]  # bets decided there since the log began, by outcome
-    skipped: list[str]  # errors of changelog records left out
 
 
 @dataclass
@@ -485,84 +478,6 @@ class EngineCore:
             work.result.positions.append((number, positions))
 
 
-# -- restore -------------------------------------------------------------------------------
-
-
-def restore_partition(
-    records: Iterable[Record], inputs: set[str] | None = None
-) -> RestoredPartition:
-    """Rebuild a partition's books from its changelog (latest header plus every outcome),
-    the input offsets that state was written at, and its counts of bets decided.
-
-    Every record is decoded strictly; one that does not decode is skipped (and its error
-    returned) as if it had never been written, so the race keeps its latest good header and
-    the partition its latest good positions (which name only `inputs`, when given: the engine
-    seeks them). Nothing in the changelog can stop a restore.
-    """
-    skipped: list[str] = []
-    headers: dict[str, list[bytes]] = {}  # since the race's last tombstone, oldest first
-    outcomes: dict[str, list[Outcome]] = {}
-    positions: list[bytes] = []  # every positions record: only the newest good one counts
-    for record in records:
-        try:
-            if record.key == POSITIONS_KEY:
-                positions.append(record.value)
-                continue
-            entry = codec.decode_changelog(record.key, record.value)
-            if isinstance(entry, codec.Tombstone):
-                if entry.bet_id is None:
-                    headers.pop(entry.race_id, None)  # the race is gone
-            elif isinstance(entry, codec.HeaderEntry):
-                headers.setdefault(entry.race_id, []).append(entry.value)
-            elif isinstance(entry, codec.OutcomeEntry):
-                outcomes.setdefault(entry.outcome.race_id, []).append(entry.outcome)
-        except codec.CodecError as error:
-            skipped.append(str(error))
-    books = {}
-    for race_id, candidates in headers.items():
-        book = _restore_book(race_id, candidates, outcomes.get(race_id, []), skipped)
-        if book is not None:
-            books[race_id] = book
-    latest = _latest_positions(positions, inputs, skipped)
-    return RestoredPartition(books, dict(latest.offsets), Counter(latest.decided), skipped)
-
-
-def _latest_positions(
-    values: list[bytes], inputs: set[str] | None, skipped: list[str]
-) -> codec.Positions:
-    """The newest positions record that decodes (and names only `inputs`); the ones after it
-    are skipped as if never written. One is written per batch: decoding only the newest
-    keeps a restore's cost in the outcomes."""
-    for value in reversed(values):
-        try:
-            positions = codec.decode_positions(value)
-            if inputs is not None and not positions.offsets.keys() <= inputs:
-                raise codec.CodecError("positions: of a topic the engine does not read")
-            return positions
-        except codec.CodecError as error:
-            skipped.append(str(error))
-    return codec.Positions({}, {})
-
-
-def _restore_book(
-    race_id: str, candidates: list[bytes], outcomes: list[Outcome], skipped: list[str]
-) -> Book | None:
-    """The book from the newest header that restores; a bad one is skipped like any record.
-    Outcomes on runners the race does not have cannot be money on it, and are skipped."""
-    for value in reversed(candidates):
-        try:
-            header = codec.decode_header(value)
-            if header.race.race_id != race_id:
-                raise codec.CodecError("header: its key names another race")
-            runners = {runner.runner_id for runner in header.race.runners}
-            kept = [o for o in outcomes if not o.accepted or o.runner_id in runners]
-            skipped.extend("outcome: no such runner in its race" for _ in outcomes[len(kept) :])
-            return Book.restore(value, kept)
-        except (codec.CodecError, DomainError) as error:
-            skipped.append(str(error))
-    return None
-
-
 # -- helpers -------------------------------------------------------------------------------
 
 
@@ -637,44 +552,3 @@ def _no_race(bet: Bet) -> Outcome:
         bet.bet_id, bet.user_id, bet.race_id, bet.runner_id, bet.stake_minor, False, None,
         RejectReason.RACE_NOT_OPEN, f"no race {bet.race_id!r}", 0, bet.received_at_ms,
     )  # fmt: skip
-
-
-# -- the records a batch writes ------------------------------------------------------------
-
-
-def outputs(result: BatchResult, topics: TopicSettings) -> list[Outgoing]:
-    """A batch's records, for one transaction. Within the changelog of a partition: the new
-    decisions in the order they were made, then the headers, then the positions last."""
-    out: list[Outgoing] = []
-    append = out.append
-    for answer in result.answers:
-        outcome = answer.outcome
-        value = codec.encode_outcome(outcome)  # one encoding for both topics
-        key = outcome.race_id.encode()
-        append(Outgoing(topics.bet_results, key, value, answer.partition))
-        if answer.logged:
-            changelog_key = codec.outcome_key(outcome)
-            append(Outgoing(topics.book_changelog, changelog_key, value, answer.partition))
-    for number, snapshot in result.odds:
-        key = snapshot.race_id.encode()
-        append(Outgoing(topics.odds, key, codec.encode_odds(snapshot), number))
-    for command in result.command_results:
-        value = command_results.encode(command.result)
-        append(Outgoing(topics.command_results, command.key, value, command.partition))
-    for letter in result.dead_letters:
-        record = letter.record
-        value = codec.encode_dead_letter(
-            record.topic, record.partition, record.offset, record.key, record.value, letter.error
-        )
-        key = (record.key or b"")[: codec.DEAD_LETTER_KEY_MAX]  # the letter must fit too
-        append(Outgoing(topics.dead_letters, key, value, letter.partition))
-    for number, settlement in result.settlements:
-        key = settlement.race_id.encode()
-        append(Outgoing(topics.settlements, key, codec.encode_settlement(settlement), number))
-    for number, header in result.headers:
-        key, value = codec.encode_changelog(header)
-        append(Outgoing(topics.book_changelog, key, value, number))
-    for number, positions in result.positions:
-        key, value = codec.encode_changelog(positions)
-        append(Outgoing(topics.book_changelog, key, value, number))
-    return out

@@ -50,6 +50,7 @@ from betting.domain.money import LADDER, Odds
 from betting.domain.risk import RiskParams
 from betting.engine import core
 from betting.engine.core import CoreSettings, EngineCore
+from betting.engine.records import batch_records
 from betting.log.memory import MemoryLog
 from betting.log.port import Record
 from betting.sim.model import Model, Violation, state_of
@@ -181,7 +182,7 @@ class World:
             self.faults += 1
             self.restart(instance, before)
             return
-        for out in core.outputs(result, TOPICS):
+        for out in batch_records(result, TOPICS):
             self.append(out.topic, out.partition or 0, out.key, out.value or b"")
         self.model.committed(result)
         for _, snapshot in result.odds:

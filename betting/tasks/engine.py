@@ -29,6 +29,8 @@ from betting.config import Settings
 from betting.domain.book import Book
 from betting.engine import core
 from betting.engine.core import BatchResult, CoreSettings, EngineCore
+from betting.engine.records import batch_records
+from betting.engine.restore import restore_partition
 from betting.health import Readiness
 from betting.log.port import (
     EventLog,
@@ -214,7 +216,7 @@ class Engine:
                 result = self.core.process(records, processor.assignment(), self._clock_ms())
                 processed_ns = time.perf_counter_ns()
                 if not result.empty:
-                    outputs = core.outputs(result, self._topics)
+                    outputs = batch_records(result, self._topics)
                     await self._commit(processor, result, outputs)
                     _log_batch(records, outputs, started_ns, processed_ns, len(self._held))
             self._ready_if_owning()
@@ -223,7 +225,7 @@ class Engine:
 
     def _process(self, records: list[Record], assignment: set[TopicPartition]) -> list[Outgoing]:
         """One batch through the core at this moment, uncommitted: its records."""
-        return core.outputs(self.core.process(records, assignment, self._clock_ms()), self._topics)
+        return batch_records(self.core.process(records, assignment, self._clock_ms()), self._topics)
 
     async def _commit(
         self, processor: Processor, result: BatchResult, outputs: list[Outgoing]
@@ -370,9 +372,9 @@ in_time_order = core.in_time_order
 
 
 def restore_books(records: list[Record]) -> dict[str, Book]:
-    return core.restore_partition(records).books
+    return restore_partition(records).books
 
 
 def restore_decided(records: list[Record]) -> Counter[str]:
     """The partition's bets decided so far, by outcome, from its last good positions record."""
-    return core.restore_partition(records).decided
+    return restore_partition(records).decided

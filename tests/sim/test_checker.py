@@ -15,7 +15,8 @@ import pytest
 from betting.domain import risk
 from betting.domain.model import OddsSnapshot, RunnerPrice
 from betting.domain.money import Odds
-from betting.engine.core import BatchResult, EngineCore, RestoredPartition
+from betting.engine.core import BatchResult, EngineCore
+from betting.engine.restore import RestoredPartition
 from betting.log.port import Record, TopicPartition
 from betting.sim import cli, world
 from betting.sim.model import KNOWN_FINDINGS

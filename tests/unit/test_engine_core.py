@@ -10,8 +10,8 @@ from betting.domain.errors import InvariantViolation
 from betting.domain.events import OpenRace, StartRace
 from betting.domain.model import Bet
 from betting.domain.money import Odds
-from betting.engine import core
 from betting.engine.core import CoreSettings, EngineCore
+from betting.engine.records import batch_records
 from betting.log.port import Outgoing, Record
 from tests.unit.races import RACE_ID, bet_at_current_price, open_book, race
 
@@ -43,14 +43,14 @@ def changelog(outputs: list[Outgoing]) -> list[Record]:
 
 
 def test_the_same_records_at_the_same_clock_give_the_same_outputs_byte_for_byte() -> None:
-    runs = [core.outputs(EngineCore(SETTINGS).process(inputs(), ASSIGNED, 1_000), T) for _ in "ab"]
+    runs = [batch_records(EngineCore(SETTINGS).process(inputs(), ASSIGNED, 1_000), T) for _ in "ab"]
     assert runs[0] == runs[1]
     assert {out.topic for out in runs[0]} >= {T.bet_results, T.book_changelog, T.dead_letters}
 
 
 def test_a_restore_from_the_committed_changelog_gives_the_same_state() -> None:
     engine = EngineCore(SETTINGS)
-    outputs = core.outputs(engine.process(inputs(), ASSIGNED, 1_000), T)
+    outputs = batch_records(engine.process(inputs(), ASSIGNED, 1_000), T)
     restored = EngineCore(SETTINGS)
     restored.restore(0, changelog(outputs))
     book, again = engine.books[0][RACE_ID], restored.books[0][RACE_ID]
