@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 import orjson
+import pytest
 
 from betting import codec
 from betting.channels import odds_channel, user_channel
@@ -24,6 +26,7 @@ from betting.edge.local import LocalEdge
 from betting.log.memory import MemoryLog
 from betting.log.port import Outgoing, Record
 from betting.tasks import routes
+from betting.tasks import views as views_module
 from betting.tasks.forward import REPLAY_WINDOW_MS, Forwarder
 from betting.tasks.views import EARLY_ODDS_MAX, Views
 from tests.unit.races import RACE_ID, bet_at_current_price, open_book
@@ -208,3 +211,23 @@ async def test_a_local_edge_forwarder_reads_every_partition_and_rebuilds_history
         assert history is not None, race_id
         versions = [m.payload_bytes() for m in history.history_page(10, backwards=False)]
         assert [orjson.loads(v or b"{}")["version"] for v in versions] == [5, 6]
+
+
+def test_outcomes_and_settlements_kept_for_later_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(views_module, "EARLY_SETTLEMENTS_MAX", 10)
+    monkeypatch.setattr(views_module, "EARLY_OUTCOME_RACES_MAX", 5)
+    (_, outcome), settlement = _accepted_and_settled()
+    views = Views(MemoryLog(), SETTINGS)
+    won = codec.decode_settlement(settlement.value)
+    lost = codec.decode_outcome(outcome.value)
+    for n in range(30):
+        views.apply(_record(T.settlements, b"k", codec.encode_settlement(
+            dataclasses.replace(won, bet_id=f"b{n}")), n))  # fmt: skip
+        early = lost._replace(race_id=f"race-{n}", bet_id=f"b{n}")
+        views.apply(
+            _record(T.book_changelog, codec.outcome_key(early), codec.encode_outcome(early), n)
+        )
+    assert len(views._early_settlements) == 10 and "b29" in views._early_settlements
+    assert len(views._early_outcomes) == 5 and "race-29" in views._early_outcomes
