@@ -32,6 +32,8 @@ and counted, but are not violations unless asked for (`--strict`):
 - `void-refund`: a void race refunds no one (the engine settles only resulted races).
 - `user-bet-identity`: a bet id is keyed per race, not per (user, bet id): a second user's
   bet under a bet id already decided is answered with the first user's outcome.
+- `invalid-after-decision`: a record that does not decode but names a decided bet's ids is
+  answered INVALID under that bet id, a second answer its bettor hears.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from betting.domain.model import Bet, Outcome, RejectReason
 from betting.domain.money import LADDER
 from betting.engine.core import BatchResult
 
-KNOWN_FINDINGS = frozenset({"void-refund", "user-bet-identity"})
+KNOWN_FINDINGS = frozenset({"void-refund", "user-bet-identity", "invalid-after-decision"})
 _LADDER = frozenset(LADDER)
 _ODDS_SCALE = 100  # odds are hundredths: 2.50 is 250
 
@@ -141,7 +143,13 @@ class Model:
         self._answered.add(key)
         self._answered_users.add((outcome.race_id, outcome.bet_id, outcome.user_id))
         if outcome.reason is RejectReason.INVALID and not outcome.runner_id:
-            return  # a record that did not decode: an answer about a record, not a decision
+            # A record that did not decode: an answer about a record, not a decision; but
+            # under a bet id decided before, its bettor hears a second answer.
+            if key in self._final:
+                self.fail(
+                    "invalid-after-decision", f"{key}: INVALID after {_shown(self._final[key])}"
+                )
+            return
         if outcome.reason is RejectReason.RACE_NOT_OPEN and outcome.detail.startswith("no race "):
             return  # no such race (yet): the engine keeps no book to remember the answer in
         first = self._final.get(key)

@@ -426,9 +426,7 @@ class World:
         self.bets_sent += 1
         roll = rng.random()
         if roll < 0.04:
-            self.append(
-                TOPICS.bets, rng.randrange(PARTITIONS), b"x", malformed_bet(rng, self.bets_sent)
-            )
+            self.malformed()
         elif roll < 0.12 and self.sent_bets:
             recent = self.sent_bets[-50:] if rng.random() < 0.7 else self.sent_bets
             number, value = rng.choice(recent)  # a retry, soon or late
@@ -445,6 +443,20 @@ class World:
             bet = self.valid_bet(stale=roll > 0.93)
             if bet is not None:
                 self.send_bet(bet)
+
+    def malformed(self) -> None:
+        """An undecodable bet; now and then a broken copy of one sent before (its ids kept),
+        as a buggy client's retry would be."""
+        rng = self.rng
+        if self.sent_bets and rng.random() < 0.3:
+            number, value = rng.choice(self.sent_bets)
+            bet = orjson.loads(value)
+            bet["stake_minor"] = -1
+            self.append(TOPICS.bets, number, b"broken", orjson.dumps(bet))
+            return
+        self.append(
+            TOPICS.bets, rng.randrange(PARTITIONS), b"x", malformed_bet(rng, self.bets_sent)
+        )
 
     def send_bet(self, bet: Bet) -> None:
         number = self.partition_of(bet.race_id)
