@@ -1,4 +1,4 @@
-"""Command line: serve, edge, bench, simulate."""
+"""Command line: serve, edge, bench, simulate, sim."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m betting {serve|edge|simulate|bench NAME}", file=sys.stderr)
+        print("usage: python -m betting {serve|edge|simulate|sim|bench NAME}", file=sys.stderr)
         return 2
     command, rest = argv[0], argv[1:]
     if command == "serve":
@@ -27,6 +27,10 @@ def main(argv: list[str]) -> int:
         return simulate.main(rest)
     if command == "bench":
         return run_bench(rest)
+    if command == "sim":
+        from betting.sim import cli
+
+        return cli.main(rest)
     print(f"unknown command: {command}", file=sys.stderr)
     return 2
 

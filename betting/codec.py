@@ -462,15 +462,45 @@ def is_topic_name(value: object) -> bool:
     )
 
 
-def decode_header(value: bytes) -> dict[str, Any]:
-    """A book's changelog header (`Book.snapshot`), every field checked, as the plain dict it
-    was written as (what the read model serves)."""
+@dataclass(frozen=True, slots=True)
+class BookHeader:
+    """A book's changelog header (`Book.snapshot` without outcomes), every field checked:
+    what the read model, the notices and the APIs know of a race."""
+
+    race: CreateRace
+    state: RaceState
+    version: int
+    in_play: bool
+    placings: tuple[str, ...]
+    active: tuple[bool, ...]  # per runner of `race.runners`, in order
+    pending: tuple[tuple[int, Bet], ...]  # in-play bets held for the delay: (due, bet)
+
+    def running(self) -> list[str]:
+        """The runner ids still running, in the race's order."""
+        return [
+            r.runner_id for r, active in zip(self.race.runners, self.active, strict=True) if active
+        ]
+
+
+def _book_header(checked: dict[str, Any]) -> BookHeader:
+    return BookHeader(
+        race=checked["race"],
+        state=checked["state"],
+        version=checked["version"],
+        in_play=checked["in_play"],
+        placings=tuple(checked["placings"]),
+        active=tuple(checked["active"]),
+        pending=tuple(checked["pending"]),
+    )
+
+
+def decode_header(value: bytes) -> BookHeader:
+    """A book's changelog header (`Book.snapshot`), every field checked."""
     fields = load_object(value, "header", version_key="schema")
     try:
-        serial.check_header(fields.data)
+        return _book_header(serial.check_header(fields.data))
     except DomainError as error:
         raise CodecError(str(error)) from None
-    return fields.data
 
 
 class HeaderDecoder:
@@ -482,7 +512,7 @@ class HeaderDecoder:
         self._remembered_max = remembered_max
         self._races: dict[str, tuple[bytes, CreateRace]] = {}  # race id -> (JSON, checked)
 
-    def decode(self, value: bytes) -> dict[str, Any]:
+    def decode(self, value: bytes) -> BookHeader:
         fields = load_object(value, "header", version_key="schema")
         race = fields.data.get("race")
         race_id = race.get("race_id") if isinstance(race, dict) else None
@@ -498,7 +528,68 @@ class HeaderDecoder:
             if len(self._races) >= self._remembered_max:
                 self._races.clear()
             self._races[header["race"].race_id] = (orjson.dumps(race), header["race"])
-        return fields.data
+        return _book_header(header)
+
+
+# -- the changelog: one typed entry per record ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderEntry:
+    """A race's header under key `race`; its value is decoded on demand (`decode_header`):
+    a restore needs only each race's newest, a reader each one."""
+
+    race_id: str
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeEntry:
+    """A bet's decision under key `race/bet`, written once."""
+
+    outcome: Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """An empty value: the race (or, with `bet_id`, the outcome) is gone."""
+
+    race_id: str
+    bet_id: str | None = None
+
+
+ChangelogEntry = Positions | HeaderEntry | OutcomeEntry | Tombstone
+
+
+def decode_changelog(key: bytes | None, value: bytes | None) -> ChangelogEntry:
+    """A `book-changelog` record, typed; its key and value checked against each other."""
+    if key == POSITIONS_KEY:
+        return decode_positions(value or b"")
+    race_id, bet_id = decode_changelog_key(key)
+    if not value:
+        return Tombstone(race_id, bet_id)
+    if bet_id is None:
+        return HeaderEntry(race_id, value)
+    outcome = decode_outcome(value)
+    if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
+        raise CodecError("outcome: its key names another bet")
+    return OutcomeEntry(outcome)
+
+
+def outcome_key(outcome: Outcome) -> bytes:
+    return f"{outcome.race_id}/{outcome.bet_id}".encode()
+
+
+def encode_changelog(entry: ChangelogEntry) -> tuple[bytes, bytes]:
+    """The key and value a changelog entry is written as (a tombstone's value is empty)."""
+    if isinstance(entry, Positions):
+        return POSITIONS_KEY, encode_positions(entry.offsets, entry.decided)
+    if isinstance(entry, HeaderEntry):
+        return entry.race_id.encode(), entry.value
+    if isinstance(entry, OutcomeEntry):
+        return outcome_key(entry.outcome), encode_outcome(entry.outcome)
+    key = entry.race_id if entry.bet_id is None else f"{entry.race_id}/{entry.bet_id}"
+    return key.encode(), b""
 
 
 def encode_preference(notifications: bool) -> bytes:

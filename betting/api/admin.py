@@ -129,7 +129,7 @@ async def race_action(request: Request, services: Services) -> Response:
     if repeated is not None:
         return repeated
     state = RaceState(view.state)
-    if not command_allowed(state, bool(view.header.get("in_play")), type(command)):
+    if not command_allowed(state, view.header.in_play, type(command)):
         raise HttpError(409, f"race {race_id}: cannot {action} when {state}")
     if isinstance(command, ResultRace):
         check_placings(command.placings, view.header)
@@ -155,11 +155,11 @@ def build_command(
     raise HttpError(404, f"no action {action!r}: open, suspend, resume, start, close, result, void")
 
 
-def check_placings(placings: tuple[str, ...], header: dict[str, Any]) -> None:
+def check_placings(placings: tuple[str, ...], header: codec.BookHeader) -> None:
     """A result the engine would refuse is refused here, naming the runner: each placed runner
     is one of the race's, still running, and placed once."""
-    runners = [runner["runner_id"] for runner in header["race"]["runners"]]
-    running = {r for r, active in zip(runners, header["active"], strict=True) if active}
+    runners = [runner.runner_id for runner in header.race.runners]
+    running = set(header.running())
     seen: set[str] = set()
     for n, runner_id in enumerate(placings):
         if runner_id in seen:

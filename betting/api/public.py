@@ -100,7 +100,7 @@ def owner(request: Request, services: Services) -> str:
 
 def races_view(services: Services) -> dict[str, object]:
     views = ready_views(services)
-    ordered = sorted(views.races.values(), key=lambda v: v.header["race"]["scheduled_start_ms"])
+    ordered = sorted(views.races.values(), key=lambda v: v.header.race.scheduled_start_ms)
     return {"races": [view.public() for view in ordered]}
 
 

@@ -1,6 +1,12 @@
 """One race's order book: its state, the money on each runner, and its prices.
 
-`apply(event)` is the only way a book changes, so the same events always give the same book.
+A book changes only by the events and clock readings it is given, so the same events at the
+same times always give the same book. `apply(event)` takes either kind of event: a command
+goes to `command`, a bet to `submit`, the one entry point for bets (in play it holds the bet
+for the bet delay; `release_due` decides held bets later). `place` decides a bet at once,
+whatever the delay: it is what `submit` and `release_due` call, and what a caller that
+measures decisions alone (tests, the bench) calls.
+
 Prices are updated incrementally: a bet touches its runner's money and the pool, never the
 list of past bets. A refused command raises a `DomainError` before any state is touched.
 """
@@ -116,8 +122,9 @@ class Book:
     # -- applying events ------------------------------------------------------------------
 
     def apply(self, event: BookEvent) -> Outcome | None:
+        """A command (None), or a bet through `submit`: its outcome, or None while held."""
         if isinstance(event, Bet):
-            return self.place(event)
+            return self.submit(event)
         self.command(event)
         return None
 
@@ -149,6 +156,8 @@ class Book:
         self.dirty = True
 
     def place(self, bet: Bet) -> Outcome:
+        """Decide a bet now, skipping the in-play delay (see `submit`); a bet id decided
+        before gets its first outcome again, whatever the bet says now."""
         first = self.outcomes.get(bet.bet_id)
         if first is not None:
             return first
@@ -164,7 +173,8 @@ class Book:
         return outcome
 
     def submit(self, bet: Bet) -> Outcome | None:
-        """Decide a bet now, or, in play, hold it for the bet delay (answering None)."""
+        """The entry point for bets: decide it now, or, in play with a bet delay, hold it
+        (answering None; a bet id already held is held once) until `release_due`."""
         delay_ms = self.race.risk.in_play_bet_delay_ms
         if not self.in_play or not delay_ms or bet.bet_id in self.outcomes:
             return self.place(bet)
@@ -380,6 +390,13 @@ class Book:
         self.payouts_minor[index] += payout
         self._live_payouts[index] += payout
         self.pool_minor += bet.stake_minor
+        if self.payouts_minor[index] - self.pool_minor > self.race.risk.runner_liability_max_minor:
+            # The check that let the bet in computed this very sum: stop, loudly (on the hot
+            # path, the message is made only then).
+            invariant(
+                False,
+                f"race {self.race.race_id}: bet {bet.bet_id} took {bet.runner_id} past its cap",
+            )
         self._fair[index] = self._fair_weight(index)
         # The pool grew, so only runners the house is exposed on see their weight change.
         for exposed in (index, *self._exposed):

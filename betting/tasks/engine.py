@@ -1,6 +1,9 @@
 """The engine task: the materialized order book (ksqlDB's role in the reference design).
 
-It consumes `bets` and `races`, applies them to the books of the partitions it owns, and per
+This is the async shell around the deterministic core (`betting.engine.core`): it polls,
+batches, holds bets back until their race commands are fetched, commits each batch's outputs
+in one transaction, and follows the group's rebalances; every decision is the core's. It
+consumes `bets` and `races`, applies them to the books of the partitions it owns, and per
 batch commits, atomically with the consumed positions: the outcomes (`bet-results`), the odds
 snapshots due (`odds`), the books' changelog (`book-changelog`) and any dead letters. Every
 output goes to the partition of the input it came from, so a race's records stay together.
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import time
 import uuid
@@ -22,22 +24,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from betting import codec, command_results
-from betting.command_results import CommandResult, RefusalReason
+from betting import codec
 from betting.config import Settings
-from betting.domain import race_model
 from betting.domain.book import Book
-from betting.domain.errors import DomainError, InvalidValue, InvariantViolation
-from betting.domain.events import (
-    CloseRace,
-    CreateRace,
-    RaceCommand,
-    ResultRace,
-    SettleRace,
-    UpdateStrengths,
-)
-from betting.domain.model import Bet, Outcome, RaceState, RejectReason
-from betting.domain.settlement import settle
+from betting.engine import core
+from betting.engine.core import BatchResult, CoreSettings, EngineCore
+from betting.engine.records import batch_records
+from betting.engine.restore import restore_partition
 from betting.health import Readiness
 from betting.log.port import (
     EventLog,
@@ -92,21 +85,6 @@ class EngineStats:
     bet_decision_ms: Histogram = field(default_factory=Histogram)  # edge receipt to commit
 
 
-@dataclass
-class _Batch:
-    """What one batch writes: outputs in order, and the races whose header must be logged
-    (after a command or an odds publication; bets change only outcomes, logged one by one)."""
-
-    partition_of: dict[str, int] = field(default_factory=dict)
-    outputs: list[Outgoing] = field(default_factory=list)
-    positions: dict[TopicPartition, int] = field(default_factory=dict)
-    received_ms: list[int] = field(default_factory=list)  # of the bets decided in it
-    decided: Counter[str] = field(default_factory=Counter)  # bets by outcome, as in stats
-    repeated: int = 0
-    commands: Counter[str] = field(default_factory=Counter)
-    decided_partitions: set[int] = field(default_factory=set)
-
-
 class Engine:
     def __init__(
         self,
@@ -123,9 +101,14 @@ class Engine:
         self._readiness = readiness
         self._clock_ms = clock_ms
         self._instance_id = instance_id or uuid.uuid4().hex[:12]
-        self.books: dict[int, dict[str, Book]] = {}  # partition -> race id -> book
-        self._published_at_ms: dict[str, int] = {}
-        self._races: dict[str, tuple[race_model.InPlayState, int]] = {}  # model, ticks run
+        self.core = EngineCore(
+            CoreSettings(
+                bets_topic=settings.topics.bets,
+                races_topic=settings.topics.races,
+                odds_interval_ms=settings.engine.odds_interval_ms,
+                race_tick_ms=settings.engine.race_tick_ms,
+            )
+        )
         self._lock = asyncio.Lock()  # one batch at a time; rebalances wait for it
         self._processor: Processor | None = None
         self._held: list[Record] = []  # bets waiting for their partition's race commands
@@ -135,17 +118,18 @@ class Engine:
         self._inbox: deque[list[Record]] = deque()  # polled, not yet taken
         self._inbox_filled = asyncio.Event()
         self._inbox_records = 0  # at most about two batches: the pump stops at one
-        # The next offset to process per partition: a record below it is a second copy (one
-        # fetched before a rebalance or a rewind, and again after) and is skipped.
-        self._next_offsets: dict[TopicPartition, int] = {}
-        self._positions: dict[int, dict[str, int]] = {}  # partition -> topic -> next offset
-        # Bets decided per partition since the log began, by outcome: logged with the
-        # positions, so the count is exactly once, restored with the books, and the read
-        # model sums every partition's for /admin/stats.
-        self._decided: dict[int, Counter[str]] = {}
         self.stats = EngineStats()
         self.restore_skipped = Skipped("engine restore")  # changelog records left out
         self._unexpected = Skipped("engine, dead-lettered after an unexpected error")
+
+    @property
+    def books(self) -> dict[int, dict[str, Book]]:
+        """Partition -> race id -> book: the core's state."""
+        return self.core.books
+
+    @books.setter
+    def books(self, books: dict[int, dict[str, Book]]) -> None:
+        self.core.adopt(books)
 
     # -- the task -------------------------------------------------------------------------
 
@@ -229,26 +213,46 @@ class Engine:
             records = self._hold_back(self._held + polled, lagging, processor)
             async with self._lock:
                 started_ns = time.perf_counter_ns()
-                batch = self._process(records, processor.assignment())
+                result = self.core.process(records, processor.assignment(), self._clock_ms())
                 processed_ns = time.perf_counter_ns()
-                if batch.outputs or batch.positions:
-                    await self._commit(processor, batch)
-                    _log_batch(records, batch, started_ns, processed_ns, len(self._held))
+                if not result.empty:
+                    outputs = batch_records(result, self._topics)
+                    await self._commit(processor, result, outputs)
+                    _log_batch(records, outputs, started_ns, processed_ns, len(self._held))
             self._ready_if_owning()
         except LogUnavailable as error:
             await self._recover(processor, error)
 
-    async def _commit(self, processor: Processor, batch: _Batch) -> None:
+    def _process(self, records: list[Record], assignment: set[TopicPartition]) -> list[Outgoing]:
+        """One batch through the core at this moment, uncommitted: its records."""
+        return batch_records(self.core.process(records, assignment, self._clock_ms()), self._topics)
+
+    async def _commit(
+        self, processor: Processor, result: BatchResult, outputs: list[Outgoing]
+    ) -> None:
         started_ns = time.perf_counter_ns()
-        await processor.commit(batch.outputs, {})  # positions ride in the changelog
-        self.stats.batches += 1
-        self.stats.outcomes.update(batch.decided)
-        self.stats.bets_repeated += batch.repeated
-        self.stats.commands.update(batch.commands)
-        self.stats.commit_ms.observe((time.perf_counter_ns() - started_ns) / 1e6)
+        await processor.commit(outputs, {})  # positions ride in the changelog
+        stats = self.stats
+        stats.batches += 1
+        stats.outcomes.update(result.decided)
+        stats.bets_repeated += result.repeated
+        stats.commands.update(result.commands)
+        stats.odds_published += len(result.odds)
+        stats.dead_letters += len(result.dead_letters)
+        stats.commit_ms.observe((time.perf_counter_ns() - started_ns) / 1e6)
         now_ms = self._clock_ms()
-        for received_ms in batch.received_ms:
-            self.stats.bet_decision_ms.observe(now_ms - received_ms)
+        for answer in result.answers:
+            if answer.logged:  # edge receipt to commit, of each bet decided in the batch
+                stats.bet_decision_ms.observe(now_ms - answer.outcome.decided_at_ms)
+        for topic, message in result.unexpected:
+            self._unexpected.skip(topic, message)
+        for command in result.command_results:
+            refused = command.result
+            if refused.reason is not None:
+                stats.commands_refused += 1
+                fields = {"request_id": refused.request_id, "reason": str(refused.reason),
+                          "detail": refused.detail}  # fmt: skip
+                log.info("command refused", extra={"fields": fields})
 
     async def _recover(self, processor: Processor, error: Exception) -> None:
         """The batch did not commit: forget it, and rebuild from what the log holds."""
@@ -261,7 +265,8 @@ class Engine:
             await asyncio.sleep(delay_s)
             try:
                 async with self._lock:
-                    self._held, self._next_offsets = [], {}
+                    self._held = []
+                    self.core.forget_offsets()
                     self._inbox.clear()  # the rewind fetches them again
                     self._inbox_records = 0
                     await processor.rewind()
@@ -296,11 +301,7 @@ class Engine:
     def _poll_timeout_ms(self) -> int:
         """Wake in time to publish conflated odds that are waiting."""
         interval = self._engine.odds_interval_ms
-        pending = self._held or any(
-            book.dirty or book.pending or book.in_play
-            for books in self.books.values()
-            for book in books.values()
-        )
+        pending = bool(self._held) or self.core.waiting()
         return min(self._engine.batch_wait_ms, interval) if pending else 100
 
     async def lag(self) -> int:
@@ -334,9 +335,7 @@ class Engine:
     def _forget(self, partitions: set[TopicPartition], numbers: set[int]) -> None:
         self._forget_queued(partitions)
         for number in numbers:
-            for race_id in self.books.pop(number, {}):
-                self._published_at_ms.pop(race_id, None)
-                self._races.pop(race_id, None)
+            self.core.forget(number)
 
     def _forget_queued(self, partitions: set[TopicPartition]) -> None:
         """Drop fetched records of partitions that go: their next owner reads them again."""
@@ -346,8 +345,6 @@ class Engine:
         ]
         self._inbox = deque(records for records in kept if records)
         self._inbox_records = sum(len(records) for records in self._inbox)
-        for partition in partitions:
-            self._next_offsets.pop(partition, None)
 
     async def _restore_retrying(self, numbers: set[int]) -> None:
         """Restore, however long the log is away. The consumer (aiokafka) swallows what a
@@ -368,331 +365,18 @@ class Engine:
         """Books from the changelog, and the input read on from where they were written."""
         for number in numbers:
             records = await self._log.read_to_end(self._topics.book_changelog, number)
-            inputs = {self._topics.bets, self._topics.races}
-            self.books[number], positions = restore_partition(records, self.restore_skipped, inputs)
-            self._positions[number] = positions
-            self._decided[number] = restore_decided(records)
-            for topic, offset in positions.items():
-                # Anything fetched below it before the seek lands was processed already.
-                self._next_offsets[(topic, number)] = offset
-            if self._processor is not None and positions:
+            restored = self.core.restore(number, records)
+            for error in restored.skipped:
+                self.restore_skipped.skip(self._topics.book_changelog, error)
+            if self._processor is not None and restored.positions:
                 await self._processor.seek(
-                    {(topic, number): offset for topic, offset in positions.items()}
+                    {(topic, number): offset for topic, offset in restored.positions.items()}
                 )
         log.info("restored partitions", extra={"fields": {"partitions": sorted(numbers)}})
 
-    # -- one batch ------------------------------------------------------------------------
-
-    def _process(self, records: list[Record], assignment: set[TopicPartition]) -> _Batch:
-        batch = _Batch()
-        for record in in_time_order(records, first_on_ties=self._topics.races):
-            where = (record.topic, record.partition)
-            if where not in assignment:
-                continue  # revoked while it was in flight: its new owner will take it
-            if record.offset < self._next_offsets.get(where, 0):
-                continue  # already processed: a copy fetched again
-            self._next_offsets[where] = record.offset + 1
-            self._handle(record, batch)
-            batch.positions[(record.topic, record.partition)] = record.offset + 1
-        self._run_races(batch)
-        self._release_held_bets(batch)
-        self._settle_resulted(batch)
-        self._publish_due_odds(batch)
-        self._write_headers(batch)
-        self._write_positions(batch)
-        return batch
-
-    def _write_positions(self, batch: _Batch) -> None:
-        """The consumed offsets go in the changelog, in the batch's transaction, beside the
-        state they produced: restoring a partition restores where to read on from, and the
-        transaction needs no offset commit to the group (two broker round trips fewer)."""
-        for (topic, number), offset in batch.positions.items():
-            self._positions.setdefault(number, {})[topic] = offset
-        # Held bets decided without new input change the counts only: logged with the positions
-        # the partition has (it has some, or it would hold no bets).
-        counted = {number for number in batch.decided_partitions if self._positions.get(number)}
-        for number in {number for _, number in batch.positions} | counted:
-            value = codec.encode_positions(
-                self._positions.get(number, {}), self._decided.get(number, {})
-            )
-            batch.outputs.append(
-                Outgoing(self._topics.book_changelog, POSITIONS_KEY, value, number)
-            )
-
-    def _run_races(self, batch: _Batch) -> None:
-        """Advance every in-play race to now in fixed ticks; its strengths move the odds, and
-        a finished race is closed, resulted and settled in this same transaction."""
-        now_ms = self._clock_ms()
-        for number, books in self.books.items():
-            for race_id, book in books.items():
-                if book.in_play and book.state in (RaceState.OPEN, RaceState.SUSPENDED):
-                    self._run_race(number, book, now_ms, batch)
-                else:
-                    self._races.pop(race_id, None)  # stopped by a command, or never started
-
-    def _run_race(self, number: int, book: Book, now_ms: int, batch: _Batch) -> None:
-        tick_ms = self._engine.race_tick_ms
-        race_id = book.race.race_id
-        state, ticks = self._races.get(race_id) or (race_model.start_race(
-            [(r.runner_id, r.rating) for r in book.race.runners], book.seed, book.length_mm
-        ), 0)  # fmt: skip
-        due = (now_ms - book.started_at_ms) // tick_ms
-        if due <= ticks:
-            return
-        while ticks < due and race_model.finished(state) is None:
-            state, ticks = race_model.advance(state, tick_ms), ticks + 1
-        self._races[race_id] = (state, ticks)
-        at_ms = book.started_at_ms + ticks * tick_ms
-        running = [
-            (r, s) for r, s in race_model.strengths(state) if book.active[book.runner_index[r]]
-        ]
-        book.command(UpdateStrengths(race_id, tuple(running), at_ms))
-        placings = race_model.finished(state)
-        if placings is not None:
-            running_ids = {r.runner_id for i, r in enumerate(book.race.runners) if book.active[i]}
-            book.command(CloseRace(race_id, at_ms))
-            book.command(ResultRace(race_id, tuple(p for p in placings if p in running_ids), at_ms))
-            self._races.pop(race_id, None)
-        batch.partition_of[race_id] = number
-
-    def _settle_resulted(self, batch: _Batch) -> None:
-        """Pay out every resulted race, once: SETTLED is logged with the settlements."""
-        now_ms = self._clock_ms()
-        for number, books in self.books.items():
-            for race_id, book in books.items():
-                if book.state is not RaceState.RESULTED or book.pending:
-                    continue
-                for settlement in settle(book):
-                    value = codec.encode_settlement(settlement)
-                    batch.outputs.append(
-                        Outgoing(self._topics.settlements, race_id.encode(), value, number)
-                    )
-                book.command(SettleRace(race_id, now_ms))
-                batch.partition_of[race_id] = number
-
-    def _release_held_bets(self, batch: _Batch) -> None:
-        now_ms = self._clock_ms()
-        for number, books in self.books.items():
-            for race_id, book in books.items():
-                released = book.release_due(now_ms) if book.pending else []
-                for outcome in released:
-                    self._emit(number, outcome, batch, changelog=True)
-                if released:
-                    batch.partition_of[race_id] = number  # the held list changed
-
-    def _handle(self, record: Record, batch: _Batch) -> None:
-        """Take one record; whatever is wrong with it stays with it.
-
-        A record that does not decode, or whose apply fails in a way the domain did not
-        foresee, becomes a dead letter (and, for a bet whose id and user could be read, an
-        INVALID outcome), and the engine moves on: one record must never stop the partition,
-        or, being still in the topic, stop every restart too. A broken invariant still stops
-        the process, since the money can no longer be trusted.
-        """
-        try:
-            if record.topic == self._topics.bets:
-                self._handle_bet(record, batch)
-            else:
-                self._handle_command(record, batch)
-        except codec.CodecError as error:
-            self._dead_letter(record, str(error), batch)
-            if record.topic == self._topics.bets and error.bet_id and error.user_id:
-                self._emit_invalid(record, error, batch)
-        except InvariantViolation:
-            raise
-        except Exception as error:  # a bug met by one record: contained, and said once
-            message = f"{type(error).__name__}: {error}"
-            self._unexpected.skip(record.topic, message)
-            self._dead_letter(record, message, batch)
-
-    def _handle_bet(self, record: Record, batch: _Batch) -> None:
-        bet = codec.decode_bet(record.value)  # CodecError: handled by `_handle`
-        book = self.books.setdefault(record.partition, {}).get(bet.race_id)
-        if book is None:
-            self._emit(record.partition, _no_race(bet), batch)
-            return
-        known = bet.bet_id in book.outcomes
-        try:
-            outcome = book.submit(bet)
-        except InvariantViolation:
-            raise
-        except Exception as error:
-            # Deciding reads the book; only accepting writes it, and the money is the sum of
-            # the outcomes, so a book rebuilt from its header and outcomes is the book before.
-            self._rebuild(record.partition, book, book.snapshot(with_outcomes=False))
-            raise codec.CodecError(
-                f"bet: not applied ({type(error).__name__}: {error})",
-                bet.bet_id, bet.user_id, bet.race_id,
-            ) from error  # fmt: skip
-        if outcome is None:
-            # In play: held for the bet delay. The held list is in the header, which must be
-            # logged in this transaction, with the offset that consumed the bet.
-            batch.partition_of[bet.race_id] = record.partition
-            return
-        # A retry gets the same answer again; the changelog keeps each outcome once.
-        self._emit(record.partition, outcome, batch, changelog=not known, repeat=known)
-
-    def _handle_command(self, record: Record, batch: _Batch) -> None:
-        try:
-            command, request_id = codec.decode_command(record.value)
-        except codec.CodecError as error:
-            self._dead_letter(record, str(error), batch)
-            request_id, race_id, name = command_results.identity(record.value)
-            result = command_results.refused(
-                request_id, race_id, name, RefusalReason.INVALID, str(error), self._clock_ms()
-            )
-            self._answer_command(record, result, batch)
-            return
-        books = self.books.setdefault(record.partition, {})
-        result = self._apply_command(books, command, request_id, record.value)
-        self._answer_command(record, result, batch)
-        if result.reason is None:
-            # A new state is news at once: no conflation for commands, which are rare.
-            self._publish(record.partition, books[command.race_id], self._clock_ms(), batch)
-
-    def _apply_command(
-        self,
-        books: dict[str, Book],
-        command: CreateRace | RaceCommand,
-        request_id: str,
-        value: bytes,
-    ) -> CommandResult:
-        race_id, at_ms = command.race_id, self._clock_ms()
-        name = command_results.identity(value)[2]
-        book = books.get(race_id)
-        if request_id and book is not None and request_id in book.request_ids:
-            detail = "already applied under this request id"
-            return command_results.applied(request_id, race_id, name, at_ms, detail)
-        try:
-            if race_id.startswith("#"):
-                raise InvalidValue("race ids starting with '#' are reserved")
-            if isinstance(command, CreateRace):
-                if book is not None:
-                    reason, detail = RefusalReason.RACE_EXISTS, f"race {race_id!r} exists"
-                    return command_results.refused(request_id, race_id, name, reason, detail, at_ms)
-                books[race_id] = Book(command)
-                if request_id:
-                    books[race_id].request_ids.append(request_id)  # a retried create is a no-op
-            elif book is None:
-                reason, detail = RefusalReason.UNKNOWN_RACE, f"no race {race_id!r}"
-                return command_results.refused(request_id, race_id, name, reason, detail, at_ms)
-            else:
-                self._command_book(books, book, command, request_id)
-        except DomainError as error:
-            reason = command_results.reason_of(error)
-            return command_results.refused(request_id, race_id, name, reason, str(error), at_ms)
-        return command_results.applied(request_id, race_id, name, at_ms)
-
-    def _answer_command(self, record: Record, result: CommandResult, batch: _Batch) -> None:
-        """The command's result, in this batch's transaction: an operator reads it by request id."""
-        if result.reason is not None:
-            self.stats.commands_refused += 1
-            fields = {"request_id": result.request_id, "reason": str(result.reason),
-                      "detail": result.detail}  # fmt: skip
-            log.info("command refused", extra={"fields": fields})
-        batch.commands[str(result.reason or result.status)] += 1
-        key = result.race_id.encode() if result.race_id else record.key or b""
-        value = command_results.encode(result)
-        batch.outputs.append(Outgoing(self._topics.command_results, key, value, record.partition))
-
-    def _command_book(
-        self, books: dict[str, Book], book: Book, command: RaceCommand, request_id: str
-    ) -> None:
-        """Apply a command to its book. A refused command raises before the book changes;
-        anything else might not, so the header before it (cheap: commands are rare) is what
-        the book goes back to."""
-        before = book.snapshot(with_outcomes=False)
-        try:
-            book.command(command, request_id)
-        except (DomainError, InvariantViolation):
-            raise
-        except Exception:
-            self._rebuild_in(books, book, before)
-            raise
-
-    def _rebuild(self, partition: int, book: Book, header: bytes) -> None:
-        self._rebuild_in(self.books.setdefault(partition, {}), book, header)
-
-    def _rebuild_in(self, books: dict[str, Book], book: Book, header: bytes) -> None:
-        race_id = book.race.race_id
-        try:
-            books[race_id] = Book.restore(header, book.outcomes.values())
-        except DomainError as error:  # its own snapshot must restore: else stop, loudly
-            raise InvariantViolation(f"race {race_id}: cannot rebuild its book: {error}") from error
-        self._races.pop(race_id, None)  # the in-play model restarts from the book
-
-    def _emit(
-        self,
-        partition: int,
-        outcome: Outcome,
-        batch: _Batch,
-        changelog: bool = False,
-        repeat: bool = False,
-    ) -> None:
-        """Answer a bet. Every answer counts: a decision by its outcome (also one that has no
-        book to be logged in: an unknown race, a record that did not decode), a repeat as one."""
-        value = codec.encode_outcome(outcome)
-        key = outcome.race_id.encode()
-        batch.outputs.append(Outgoing(self._topics.bet_results, key, value, partition))
-        if changelog:
-            changelog_key = f"{outcome.race_id}/{outcome.bet_id}".encode()
-            batch.outputs.append(
-                Outgoing(self._topics.book_changelog, changelog_key, value, partition)
-            )
-            batch.received_ms.append(outcome.decided_at_ms)
-        if repeat:
-            batch.repeated += 1
-            return
-        name = str(outcome.reason or "accepted")
-        batch.decided[name] += 1
-        self._decided.setdefault(partition, Counter())[name] += 1
-        batch.decided_partitions.add(partition)
-
-    def _emit_invalid(self, record: Record, error: codec.CodecError, batch: _Batch) -> None:
-        outcome = Outcome(
-            error.bet_id, error.user_id, error.race_id, "", 0, False, None,
-            RejectReason.INVALID, str(error)[: codec.ERROR_MAX], 0, self._clock_ms(),
-        )  # fmt: skip
-        self._emit(record.partition, outcome, batch)
-
-    def _dead_letter(self, record: Record, error: str, batch: _Batch) -> None:
-        value = codec.encode_dead_letter(
-            record.topic, record.partition, record.offset, record.key, record.value, error
-        )
-        key = (record.key or b"")[: codec.DEAD_LETTER_KEY_MAX]  # the letter must fit too
-        batch.outputs.append(Outgoing(self._topics.dead_letters, key, value, record.partition))
-        self.stats.dead_letters += 1
-
-    def _publish_due_odds(self, batch: _Batch) -> None:
-        now_ms = self._clock_ms()
-        interval = self._engine.odds_interval_ms
-        for number, books in self.books.items():
-            for race_id, book in books.items():
-                last_ms = self._published_at_ms.get(race_id, now_ms - interval)
-                if book.dirty and now_ms - last_ms >= interval:
-                    self._publish(number, book, now_ms, batch)
-
-    def _publish(self, number: int, book: Book, now_ms: int, batch: _Batch) -> None:
-        snapshot = book.publish_odds(now_ms)
-        if snapshot is None:
-            return
-        race_id = book.race.race_id
-        self._published_at_ms[race_id] = now_ms
-        value = codec.encode_odds(snapshot)
-        batch.outputs.append(Outgoing(self._topics.odds, race_id.encode(), value, number))
-        batch.partition_of[race_id] = number
-        self.stats.odds_published += 1
-
-    def _write_headers(self, batch: _Batch) -> None:
-        for race_id, number in batch.partition_of.items():
-            header = self.books[number][race_id].snapshot(with_outcomes=False)
-            batch.outputs.append(
-                Outgoing(self._topics.book_changelog, race_id.encode(), header, number)
-            )
-
 
 def _log_batch(
-    records: list[Record], batch: _Batch, started_ns: int, processed_ns: int, held: int
+    records: list[Record], outputs: list[Outgoing], started_ns: int, processed_ns: int, held: int
 ) -> None:
     if log.isEnabledFor(logging.DEBUG):
         now_ms = time.time_ns() // 1_000_000 - (time.perf_counter_ns() - started_ns) // 1_000_000
@@ -700,115 +384,21 @@ def _log_batch(
             "records": len(records),
             "held": held,
             "age_ms_max": max((now_ms - r.timestamp_ms for r in records), default=0),
-            "outputs": len(batch.outputs),
+            "outputs": len(outputs),
             "process_ms": round((processed_ns - started_ns) / 1e6, 2),
             "commit_ms": round((time.perf_counter_ns() - processed_ns) / 1e6, 2),
         }
         log.debug("batch", extra={"fields": fields})
 
 
-def in_time_order(records: list[Record], first_on_ties: str) -> list[Record]:
-    """Interleave partitions by timestamp, keeping each partition's own order.
+# The changelog's readers outside the engine (tests, tools) restore through the core too.
+in_time_order = core.in_time_order
 
-    Bets and race commands travel on two topics, which Kafka does not order against each
-    other; merging by time makes a bet sent after a race opened meet the open race. Within
-    the same millisecond the command goes first.
-    """
-    by_partition: dict[TopicPartition, list[Record]] = {}
-    for record in records:
-        by_partition.setdefault((record.topic, record.partition), []).append(record)
-    if len(by_partition) <= 1:
-        return records
-    return list(
-        heapq.merge(
-            *by_partition.values(),
-            key=lambda record: (record.timestamp_ms, record.topic != first_on_ties),
-        )
-    )
+
+def restore_books(records: list[Record]) -> dict[str, Book]:
+    return restore_partition(records).books
 
 
 def restore_decided(records: list[Record]) -> Counter[str]:
     """The partition's bets decided so far, by outcome, from its last good positions record."""
-    decided: Counter[str] = Counter()
-    for record in records:
-        if record.key != POSITIONS_KEY:
-            continue
-        try:
-            decided = Counter(codec.decode_positions(record.value).decided)
-        except codec.CodecError:
-            continue  # not the engine's: the counts stay as the last good record had them
-    return decided
-
-
-def restore_books(records: list[Record]) -> dict[str, Book]:
-    return restore_partition(records)[0]
-
-
-def restore_partition(
-    records: list[Record], skipped: Skipped | None = None, inputs: set[str] | None = None
-) -> tuple[dict[str, Book], dict[str, int]]:
-    """Rebuild a partition's books from its changelog (latest header plus every outcome),
-    and the input offsets that state was written at.
-
-    Every record is decoded strictly; one that does not decode is skipped (and counted) as
-    if it had never been written, so the race keeps its latest good header and the partition
-    its latest good positions (which name only `inputs`, when given: the engine seeks
-    them). Nothing in the changelog can stop a restore.
-    """
-    skipped = skipped or Skipped("engine restore")
-    headers: dict[str, list[Record]] = {}  # since the race's last tombstone, oldest first
-    outcomes: dict[str, list[Outcome]] = {}
-    positions: dict[str, int] = {}
-    for record in records:
-        try:
-            if record.key == POSITIONS_KEY:
-                decoded = codec.decode_positions(record.value).offsets
-                if inputs is not None and not decoded.keys() <= inputs:
-                    raise codec.CodecError("positions: of a topic the engine does not read")
-                positions = decoded
-                continue
-            race_id, bet_id = codec.decode_changelog_key(record.key)
-            if bet_id is None and not record.value:
-                headers.pop(race_id, None)  # tombstone: the race is gone
-            elif bet_id is None:
-                headers.setdefault(race_id, []).append(record)
-            elif record.value:
-                outcome = codec.decode_outcome(record.value)
-                if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
-                    raise codec.CodecError("outcome: its key names another bet")
-                outcomes.setdefault(race_id, []).append(outcome)
-        except codec.CodecError as error:
-            skipped.skip(record.topic, error)
-    books = {}
-    for race_id, candidates in headers.items():
-        book = _restore_book(race_id, candidates, outcomes.get(race_id, []), skipped)
-        if book is not None:
-            books[race_id] = book
-    return books, positions
-
-
-def _restore_book(
-    race_id: str, candidates: list[Record], outcomes: list[Outcome], skipped: Skipped
-) -> Book | None:
-    """The book from the newest header that restores; a bad one is skipped like any record.
-    Outcomes on runners the race does not have cannot be money on it, and are skipped."""
-    for record in reversed(candidates):
-        try:
-            race = codec.decode_header(record.value)["race"]
-            if race["race_id"] != race_id:
-                raise codec.CodecError("header: its key names another race")
-            runners = {runner["runner_id"] for runner in race["runners"]}
-            kept = [o for o in outcomes if not o.accepted or o.runner_id in runners]
-            for _ in range(len(outcomes) - len(kept)):
-                skipped.skip(record.topic, "outcome: no such runner in its race")
-            return Book.restore(record.value, kept)
-        except (codec.CodecError, DomainError) as error:
-            skipped.skip(record.topic, error)
-    return None
-
-
-def _no_race(bet: Bet) -> Outcome:
-    return Outcome(
-        bet.bet_id, bet.user_id, bet.race_id, bet.runner_id, bet.stake_minor, False, None,
-        RejectReason.RACE_NOT_OPEN, f"no race {bet.race_id!r}", 0, bet.received_at_ms,
-    )  # fmt: skip
+    return restore_partition(records).decided

@@ -34,10 +34,10 @@ class StartingSoon:
 
     async def send_due(self, now_ms: int) -> None:
         for race_id, view in list(self._views.races.items()):
-            start_ms = int(view.header["race"]["scheduled_start_ms"])
+            start_ms = view.header.race.scheduled_start_ms
             if view.state not in NOTICE_STATES or not 0 < start_ms - now_ms <= self._lead_ms:
                 continue
-            name = view.header["race"]["name"]
+            name = view.header.race.name
             for user_id, enabled in list(self._views.notifications.items()):
                 if enabled and (race_id, user_id) not in self._sent:
                     await self._notify(user_id, race_id, name, (start_ms - now_ms) // 1000)

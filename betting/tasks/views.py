@@ -19,8 +19,9 @@ from typing import Any
 from betting import codec, command_results
 from betting.command_results import CommandStatus
 from betting.config import Settings
-from betting.domain.model import OddsSnapshot
-from betting.domain.money import Odds, payout_minor
+from betting.domain.model import Bet, OddsSnapshot, Outcome
+from betting.domain.money import payout_minor
+from betting.domain.settlement import Settlement
 from betting.health import Readiness
 from betting.log.port import EventLog, LogUnavailable, Reader, Record
 from betting.tasks.skipped import Skipped
@@ -34,12 +35,17 @@ VIEWS_CHUNK = 100
 # Races whose odds were read before their header (topics are read in no order between them):
 # the newest prices of each are kept until the header comes, the oldest dropped past this.
 EARLY_ODDS_MAX = 10_000
+# The same for a race's outcomes read before its header (a compacted changelog keeps a
+# header at its newest offset, after the outcomes it heads), and for settlements read before
+# their bet's outcome (topics are read in no order between them): kept until then.
+EARLY_OUTCOME_RACES_MAX = 10_000
+EARLY_SETTLEMENTS_MAX = 100_000
 
 
 @dataclass
 class RaceView:
     race_id: str
-    header: dict[str, Any]
+    header: codec.BookHeader
     prices: dict[str, str | None] = field(default_factory=dict)
     stakes_minor: Counter[str] = field(default_factory=Counter)
     payouts_minor: Counter[str] = field(default_factory=Counter)
@@ -48,42 +54,32 @@ class RaceView:
 
     @property
     def state(self) -> str:
-        return str(self.header["state"])
+        return str(self.header.state)
 
     def public(self) -> dict[str, Any]:
-        race = self.header["race"]
+        race = self.header.race
         return {
             "race_id": self.race_id,
-            "name": race["name"],
+            "name": race.name,
             "state": self.state,
-            "scheduled_start_ms": race["scheduled_start_ms"],
-            "in_play": bool(self.header.get("in_play")),
-            "version": self.header["version"],
-            "placings": self.header.get("placings", []),
+            "scheduled_start_ms": race.scheduled_start_ms,
+            "in_play": self.header.in_play,
+            "version": self.header.version,
+            "placings": list(self.header.placings),
             "runners": [
-                {
-                    "runner_id": r["runner_id"],
-                    "name": r["name"],
-                    "odds": self.prices.get(r["runner_id"]),
-                }
-                for r in race["runners"]
+                {"runner_id": r.runner_id, "name": r.name, "odds": self.prices.get(r.runner_id)}
+                for r in race.runners
             ],
         }
 
     def book(self) -> dict[str, Any]:
         """The public view plus the money: stakes, and what the house loses if each wins."""
         view = self.public()
-        active = dict(
-            zip(
-                (r["runner_id"] for r in self.header["race"]["runners"]),
-                self.header["active"],
-                strict=True,
-            )
-        )
-        pool = sum(stake for runner, stake in self.stakes_minor.items() if active.get(runner))
+        running = set(self.header.running())
+        pool = sum(stake for runner, stake in self.stakes_minor.items() if runner in running)
         for runner in view["runners"]:
             runner_id = runner["runner_id"]
-            runner["active"] = active[runner_id]
+            runner["active"] = runner_id in running
             runner["stake_minor"] = self.stakes_minor[runner_id]
             runner["liability_minor"] = self.payouts_minor[runner_id] - pool
         view["pool_minor"] = pool
@@ -115,6 +111,8 @@ class Views:
         self.skipped = Skipped("views")
         self._headers = codec.HeaderDecoder()
         self._early_prices: OrderedDict[str, dict[str, str | None]] = OrderedDict()
+        self._early_outcomes: OrderedDict[str, list[Outcome]] = OrderedDict()  # by race id
+        self._early_settlements: OrderedDict[str, Settlement] = OrderedDict()  # by bet id
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
@@ -135,7 +133,7 @@ class Views:
                 try:
                     records = await reader.poll(VIEWS_CHUNK, VIEWS_DELAY_MS)
                     for record in records:
-                        self._apply(record)
+                        self.apply(record)
                     await asyncio.sleep(0)  # a poll from the buffer does not yield: let others run
                     if not self.ready.is_set() and await reader.caught_up():
                         self.ready.set()  # holds what the log held at start
@@ -154,7 +152,7 @@ class Views:
             except LogUnavailable:
                 await asyncio.sleep(0.5)
 
-    def _apply(self, record: Record) -> None:
+    def apply(self, record: Record) -> None:
         """Take one record, decoded strictly; one that does not decode is skipped and counted
         (the engine wrote these topics: a bad record is damage, not a client's mistake)."""
         try:
@@ -164,9 +162,7 @@ class Views:
 
     def _take(self, record: Record) -> None:
         topic = record.topic
-        if topic == self._topics.book_changelog and record.key == codec.POSITIONS_KEY:
-            self._positions(record.partition, codec.decode_positions(record.value))
-        elif topic == self._topics.book_changelog:
+        if topic == self._topics.book_changelog:
             self._changelog(record)
         elif topic == self._topics.command_results:
             self._command_result(record.value)
@@ -177,33 +173,48 @@ class Views:
         elif topic == self._topics.odds:
             self._odds(codec.decode_odds(record.value))
         elif topic == self._topics.settlements:
-            self._settlement(codec.settlement_to_dict(codec.decode_settlement(record.value)))
+            self._settlement(codec.decode_settlement(record.value))
         elif topic == self._topics.users:
             user_id = codec.decode_key_id(record.key, "users key")
             self.notifications[user_id] = codec.decode_preference(record.value)
 
     def _changelog(self, record: Record) -> None:
-        race_id, bet_id = codec.decode_changelog_key(record.key)
-        if not record.value:
-            return  # a tombstone
-        if bet_id is None:
-            value = self._headers.decode(record.value)
-            if value["race"]["race_id"] != race_id:
-                raise codec.CodecError("header: its key names another race")
-            self.races.setdefault(race_id, RaceView(race_id, value)).header = value
-            early = self._early_prices.pop(race_id, None)
-            if early is not None:
-                self.races[race_id].prices = early
-            for _due_ms, bet in value.get("pending", []):
-                self._pending(bet)
-            return
-        outcome = codec.decode_outcome(record.value)
-        if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
-            raise codec.CodecError("outcome: its key names another bet")
-        race = self.races.get(race_id)
-        known = self.bets.get(bet_id)
-        if race is not None and (known is None or known["status"] == "pending"):
-            self._outcome(race, codec.outcome_to_dict(outcome))
+        entry = codec.decode_changelog(record.key, record.value)
+        if isinstance(entry, codec.HeaderEntry):
+            self._header(entry)
+        elif isinstance(entry, codec.OutcomeEntry):
+            race = self.races.get(entry.outcome.race_id)
+            if race is not None:
+                self._take_outcome(race, entry.outcome)
+            else:
+                self._keep_early_outcome(entry.outcome)
+        elif isinstance(entry, codec.Positions):
+            self._positions(record.partition, entry)
+
+    def _header(self, entry: codec.HeaderEntry) -> None:
+        header = self._headers.decode(entry.value)
+        race_id = entry.race_id
+        if header.race.race_id != race_id:
+            raise codec.CodecError("header: its key names another race")
+        self.races.setdefault(race_id, RaceView(race_id, header)).header = header
+        early = self._early_prices.pop(race_id, None)
+        if early is not None:
+            self.races[race_id].prices = early
+        for outcome in self._early_outcomes.pop(race_id, []):
+            self._take_outcome(self.races[race_id], outcome)
+        for _due_ms, bet in header.pending:
+            self._pending(bet)
+
+    def _take_outcome(self, race: RaceView, outcome: Outcome) -> None:
+        known = self.bets.get(outcome.bet_id)
+        if known is None or known["status"] == "pending":
+            self._outcome(race, outcome)
+
+    def _keep_early_outcome(self, outcome: Outcome) -> None:
+        self._early_outcomes.setdefault(outcome.race_id, []).append(outcome)
+        self._early_outcomes.move_to_end(outcome.race_id)
+        while len(self._early_outcomes) > EARLY_OUTCOME_RACES_MAX:
+            self._early_outcomes.popitem(last=False)
 
     def _odds(self, odds: OddsSnapshot) -> None:
         prices = {p.runner_id: str(p.odds) if p.odds else None for p in odds.prices}
@@ -218,41 +229,45 @@ class Views:
         while len(self._early_prices) > EARLY_ODDS_MAX:
             self._early_prices.popitem(last=False)
 
-    def _pending(self, bet: list[Any]) -> None:
-        bet_id, user_id, race_id, runner_id, stake, *_ = bet
-        if bet_id not in self.bets:
-            self._remember(user_id, bet_id, {
-                "bet_id": bet_id, "race_id": race_id, "runner_id": runner_id,
-                "stake_minor": stake, "status": "pending", "odds": None, "reason": None,
-                "payout_minor": None,
+    def _pending(self, bet: Bet) -> None:
+        if bet.bet_id not in self.bets:
+            self._remember(bet.user_id, bet.bet_id, {
+                "bet_id": bet.bet_id, "race_id": bet.race_id, "runner_id": bet.runner_id,
+                "stake_minor": bet.stake_minor, "status": "pending", "odds": None,
+                "reason": None, "payout_minor": None,
             })  # fmt: skip
 
-    def _outcome(self, view: RaceView, value: dict[str, Any]) -> None:
-        accepted = value.get("status") == "accepted"
-        if accepted and value.get("odds"):
-            stake = int(value["stake_minor"])
-            view.stakes_minor[value["runner_id"]] += stake
-            view.payouts_minor[value["runner_id"]] += payout_minor(stake, Odds.parse(value["odds"]))
+    def _outcome(self, view: RaceView, outcome: Outcome) -> None:
+        if outcome.accepted and outcome.odds is not None:
+            view.stakes_minor[outcome.runner_id] += outcome.stake_minor
+            view.payouts_minor[outcome.runner_id] += payout_minor(outcome.stake_minor, outcome.odds)
             view.accepted += 1
         else:
             view.rejected += 1
-        self._remember(str(value["user_id"]), str(value["bet_id"]), {
-            "bet_id": value["bet_id"], "race_id": value["race_id"],
-            "runner_id": value["runner_id"], "stake_minor": value["stake_minor"],
-            "status": value["status"], "odds": value.get("odds"), "reason": value.get("reason"),
-            "payout_minor": None,
+        self._remember(outcome.user_id, outcome.bet_id, {
+            "bet_id": outcome.bet_id, "race_id": outcome.race_id,
+            "runner_id": outcome.runner_id, "stake_minor": outcome.stake_minor,
+            "status": "accepted" if outcome.accepted else "rejected",
+            "odds": str(outcome.odds) if outcome.odds else None,
+            "reason": str(outcome.reason) if outcome.reason else None, "payout_minor": None,
         })  # fmt: skip
 
     def _remember(self, user_id: str, bet_id: str, bet: dict[str, Any]) -> None:
         if bet_id not in self.bets:
             self.user_bets.setdefault(user_id, []).append(bet_id)
         self.bets[bet_id] = bet
+        if bet["status"] != "pending" and bet_id in self._early_settlements:
+            self._settlement(self._early_settlements.pop(bet_id))
 
-    def _settlement(self, value: dict[str, Any]) -> None:
-        bet = self.bets.get(str(value.get("bet_id")))
-        if bet is not None:
-            bet["status"] = value["result"]
-            bet["payout_minor"] = value["payout_minor"]
+    def _settlement(self, settlement: Settlement) -> None:
+        bet = self.bets.get(settlement.bet_id)
+        if bet is None or bet["status"] == "pending":
+            self._early_settlements[settlement.bet_id] = settlement  # its outcome comes later
+            while len(self._early_settlements) > EARLY_SETTLEMENTS_MAX:
+                self._early_settlements.popitem(last=False)
+            return
+        bet["status"] = str(settlement.result)
+        bet["payout_minor"] = settlement.payout_minor
 
     # -- command results ------------------------------------------------------------------
 

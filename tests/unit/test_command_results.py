@@ -257,7 +257,7 @@ def test_the_rate_counts_decisions_in_the_window_and_stays_bounded(monkeypatch: 
 
     for n in range(1, 100_001):  # a decision a millisecond, for 100 s, nobody asking
         clock[0] += 1
-        views._apply(positions(n % 2, n // 2 + n % 2))
+        views.apply(positions(n % 2, n // 2 + n % 2))
     assert len(views._recent) <= views_module.RATE_WINDOW_MS + 1
     assert views.stats()["bets_per_s"] == pytest.approx(1_000, abs=0.2)  # both window ends
     assert views.stats()["accepted"] == 100_000

@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 import orjson
+import pytest
 
 from betting import codec
 from betting.channels import odds_channel, user_channel
 from betting.config import Settings
 from betting.domain.model import Outcome
-from betting.domain.money import Odds
+from betting.domain.money import Odds, payout_minor
+from betting.domain.settlement import Settlement, SettlementResult
 from betting.edge.local import LocalEdge
 from betting.log.memory import MemoryLog
 from betting.log.port import Outgoing, Record
 from betting.tasks import routes
+from betting.tasks import views as views_module
 from betting.tasks.forward import REPLAY_WINDOW_MS, Forwarder
 from betting.tasks.views import EARLY_ODDS_MAX, Views
-from tests.unit.races import RACE_ID, open_book
+from tests.unit.races import RACE_ID, bet_at_current_price, open_book
 
 SETTINGS = Settings()
 T = SETTINGS.topics
@@ -39,12 +43,54 @@ def test_odds_read_before_the_race_header_are_kept_until_it_comes() -> None:
     book = open_book()
     views = Views(MemoryLog(), SETTINGS)
     odds = book.odds_snapshot(5)
-    views._apply(_record(T.odds, RACE_ID.encode(), codec.encode_odds(odds)))
-    views._apply(_record(T.book_changelog, RACE_ID.encode(), book.snapshot(with_outcomes=False)))
+    views.apply(_record(T.odds, RACE_ID.encode(), codec.encode_odds(odds)))
+    views.apply(_record(T.book_changelog, RACE_ID.encode(), book.snapshot(with_outcomes=False)))
     runners = views.races[RACE_ID].public()["runners"]
     expected = {p.runner_id: str(p.odds) for p in odds.prices}
     assert {r["runner_id"]: r["odds"] for r in runners} == expected
     assert all(r["odds"] is not None for r in runners)
+
+
+def _accepted_and_settled() -> tuple[list[Record], Record]:
+    """A race's header, one accepted bet's outcome, and the bet's settlement (won)."""
+    book = open_book()
+    outcome = book.place(bet_at_current_price(book, "b1", stake_minor=2_000))
+    assert outcome.accepted and outcome.odds is not None
+    changelog = [
+        _record(T.book_changelog, RACE_ID.encode(), book.snapshot(with_outcomes=False), 0),
+        _record(T.book_changelog, codec.outcome_key(outcome), codec.encode_outcome(outcome), 1),
+    ]
+    payout = payout_minor(outcome.stake_minor, outcome.odds)
+    won = Settlement("b1", "user-1", RACE_ID, "car-0", 2_000, SettlementResult.WON, payout)
+    return changelog, _record(T.settlements, RACE_ID.encode(), codec.encode_settlement(won))
+
+
+def test_a_compacted_changelog_with_the_header_after_its_outcomes_keeps_the_money() -> None:
+    """Found by the simulator: compaction keeps a race's header at its newest offset, after
+    the outcomes it heads, and the read model dropped every outcome read before it."""
+    (header, outcome), _ = _accepted_and_settled()
+    views = Views(MemoryLog(), SETTINGS)
+    views.apply(outcome)
+    views.apply(header)
+    book = views.races[RACE_ID].book()
+    assert book["runners"][0]["stake_minor"] == 2_000 and book["bets"]["accepted"] == 1
+    assert views.bets["b1"]["status"] == "accepted"
+
+
+def test_a_settlement_read_before_its_outcome_still_pays_the_bet() -> None:
+    """Found by the simulator: topics are read in no order between them, and a settlement
+    read before its bet's outcome was dropped, leaving the bet unpaid in every answer."""
+    changelog, settlement = _accepted_and_settled()
+    views = Views(MemoryLog(), SETTINGS)
+    views.apply(settlement)
+    for record in changelog:
+        views.apply(record)
+    assert views.bets["b1"]["status"] == "won"
+    assert views.bets["b1"]["payout_minor"] == settlement_payout(settlement)
+
+
+def settlement_payout(record: Record) -> int:
+    return codec.decode_settlement(record.value).payout_minor
 
 
 def test_odds_kept_for_races_without_a_header_are_bounded() -> None:
@@ -53,7 +99,7 @@ def test_odds_kept_for_races_without_a_header_are_bounded() -> None:
     value = orjson.loads(codec.encode_odds(book.odds_snapshot(5)))
     for n in range(EARLY_ODDS_MAX + 50):
         value["race_id"] = f"race-{n}"
-        views._apply(_record(T.odds, f"race-{n}".encode(), orjson.dumps(value), n))
+        views.apply(_record(T.odds, f"race-{n}".encode(), orjson.dumps(value), n))
     assert len(views._early_prices) == EARLY_ODDS_MAX
     assert "race-0" not in views._early_prices  # the oldest go first
     assert f"race-{EARLY_ODDS_MAX + 49}" in views._early_prices
@@ -178,3 +224,23 @@ async def test_a_local_edge_forwarder_reads_every_partition_and_rebuilds_history
         assert history is not None, race_id
         versions = [m.payload_bytes() for m in history.history_page(10, backwards=False)]
         assert [orjson.loads(v or b"{}")["version"] for v in versions] == [5, 6]
+
+
+def test_outcomes_and_settlements_kept_for_later_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(views_module, "EARLY_SETTLEMENTS_MAX", 10)
+    monkeypatch.setattr(views_module, "EARLY_OUTCOME_RACES_MAX", 5)
+    (_, outcome), settlement = _accepted_and_settled()
+    views = Views(MemoryLog(), SETTINGS)
+    won = codec.decode_settlement(settlement.value)
+    lost = codec.decode_outcome(outcome.value)
+    for n in range(30):
+        views.apply(_record(T.settlements, b"k", codec.encode_settlement(
+            dataclasses.replace(won, bet_id=f"b{n}")), n))  # fmt: skip
+        early = lost._replace(race_id=f"race-{n}", bet_id=f"b{n}")
+        views.apply(
+            _record(T.book_changelog, codec.outcome_key(early), codec.encode_outcome(early), n)
+        )
+    assert len(views._early_settlements) == 10 and "b29" in views._early_settlements
+    assert len(views._early_outcomes) == 5 and "race-29" in views._early_outcomes

@@ -1,0 +1,553 @@
+"""The engine's decisions: a batch of input records and a clock reading in, outputs out.
+
+Synchronous and deterministic: no asyncio, no clock, no I/O. The same records at the same
+clock readings give the same outputs, byte for byte, which is what lets the simulator
+(`betting.sim`) replay any history from a seed, and the shell (`betting.tasks.engine`) stay a
+thin loop of fetch, `process`, commit.
+
+What a batch gives out (`BatchResult`): the answers to bets (`bet-results`, and for a new
+decision also the changelog under `race/bet`), the odds due, the command results, dead
+letters, settlements, the headers of the books it changed, the `#positions` records, and the
+input offsets it consumed. Every output goes to the partition of the input it came from;
+`records.batch_records` encodes them for the transaction.
+
+A partition's state is rebuilt from its changelog by `restore.restore_partition` (records
+in, state out), through `EngineCore.restore`: at start-up, on assignment, and after a commit
+failed, so crash recovery and start-up are one code path.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from betting import codec, command_results
+from betting.command_results import CommandResult, RefusalReason
+from betting.domain import race_model
+from betting.domain.book import Book
+from betting.domain.errors import DomainError, InvalidValue, InvariantViolation, invariant
+from betting.domain.events import (
+    CloseRace,
+    CreateRace,
+    RaceCommand,
+    ResultRace,
+    SettleRace,
+    UpdateStrengths,
+)
+from betting.domain.model import Bet, OddsSnapshot, Outcome, RaceState, RejectReason
+from betting.domain.money import payout_minor
+from betting.domain.settlement import Settlement, settle
+from betting.engine.restore import RestoredPartition, restore_partition
+from betting.log.port import Record, TopicPartition
+
+POSITIONS_KEY = codec.POSITIONS_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    bets_topic: str
+    races_topic: str
+    odds_interval_ms: int = 50  # at most one odds snapshot per race per interval
+    race_tick_ms: int = 250  # the in-play model's step
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A bet's answer. `logged`: a new decision of a book, also written to the changelog;
+    `repeat`: a decided bet id sent again, answered with its outcome, not decided again."""
+
+    partition: int
+    outcome: Outcome
+    logged: bool = False
+    repeat: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommandAnswer:
+    partition: int
+    key: bytes
+    result: CommandResult
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    partition: int  # where the letter goes: the partition of the record
+    record: Record
+    error: str
+
+
+@dataclass
+class BatchResult:
+    """Everything one batch decided, in the order it was decided."""
+
+    answers: list[Answer] = field(default_factory=list)
+    odds: list[tuple[int, OddsSnapshot]] = field(default_factory=list)
+    command_results: list[CommandAnswer] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    settlements: list[tuple[int, Settlement]] = field(default_factory=list)
+    headers: list[tuple[int, codec.HeaderEntry]] = field(default_factory=list)
+    positions: list[tuple[int, codec.Positions]] = field(default_factory=list)
+    consumed: dict[TopicPartition, int] = field(default_factory=dict)  # next offsets
+    decided: Counter[str] = field(default_factory=Counter)  # bets by outcome, repeats not
+    repeated: int = 0
+    commands: Counter[str] = field(default_factory=Counter)  # "applied" or a refusal reason
+    unexpected: list[tuple[str, str]] = field(default_factory=list)  # (topic, error) of bugs met
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to commit: no output and no input consumed."""
+        return not (
+            self.answers or self.odds or self.command_results or self.dead_letters
+            or self.settlements or self.headers or self.positions or self.consumed
+        )  # fmt: skip
+
+
+@dataclass
+class _Work:
+    """A batch in progress: its result, and the races whose header must be logged."""
+
+    result: BatchResult = field(default_factory=BatchResult)
+    header_due: dict[str, int] = field(default_factory=dict)  # race id -> partition
+    decided_partitions: set[int] = field(default_factory=set)
+
+
+class EngineCore:
+    """The books of the partitions an instance owns, and every decision about them."""
+
+    def __init__(self, settings: CoreSettings) -> None:
+        self.settings = settings
+        self.books: dict[int, dict[str, Book]] = {}  # partition -> race id -> book
+        self._published_at_ms: dict[str, int] = {}
+        self._races: dict[str, tuple[race_model.InPlayState, int]] = {}  # model, ticks run
+        # The next offset to process per input partition: a record below it is a second copy
+        # (fetched before a rebalance or a rewind, and again after) and is skipped.
+        self.next_offsets: dict[TopicPartition, int] = {}
+        self.positions: dict[int, dict[str, int]] = {}  # partition -> topic -> next offset
+        # Bets decided per partition since the log began, by outcome: logged with the
+        # positions, so the count is exactly once, and restored with the books.
+        self.decided: dict[int, Counter[str]] = {}
+        # Accepted stake per race and runner, summed from the accepted outcomes as they are
+        # decided: the check on the books' own sums (`_check_money`).
+        self._accepted_minor: dict[str, Counter[str]] = {}
+
+    # -- partitions -----------------------------------------------------------------------
+
+    def restore(self, number: int, records: Sequence[Record]) -> RestoredPartition:
+        """Take over a partition from its changelog; the shell seeks its inputs to
+        `positions` (returned), and counts `skipped`."""
+        inputs = {self.settings.bets_topic, self.settings.races_topic}
+        restored = restore_partition(records, inputs)
+        self.forget(number)
+        self.books[number] = restored.books
+        self.positions[number] = dict(restored.positions)
+        self.decided[number] = Counter(restored.decided)
+        for race_id, book in restored.books.items():
+            self._accepted_minor[race_id] = _accepted_by_runner(book.outcomes.values())
+        for topic, offset in restored.positions.items():
+            # Anything fetched below it before the seek lands was processed already.
+            self.next_offsets[(topic, number)] = offset
+        return restored
+
+    def forget(self, number: int) -> None:
+        """Drop a partition that goes (revoked): its next owner restores it."""
+        for race_id in self.books.pop(number, {}):
+            self._published_at_ms.pop(race_id, None)
+            self._races.pop(race_id, None)
+            self._accepted_minor.pop(race_id, None)
+        for topic in (self.settings.bets_topic, self.settings.races_topic):
+            self.next_offsets.pop((topic, number), None)
+        self.positions.pop(number, None)
+        self.decided.pop(number, None)
+
+    def adopt(self, books: dict[int, dict[str, Book]]) -> None:
+        """Take books built elsewhere (a test's, say) as the partitions' state."""
+        self.books = books
+        self._accepted_minor = {}
+        self._races = {}
+
+    def forget_offsets(self) -> None:
+        """A rewind comes: every record from the committed positions is to be processed."""
+        self.next_offsets = {}
+
+    def waiting(self) -> bool:
+        """Whether time alone will bring outputs: odds to publish, held bets, races running."""
+        return any(
+            book.dirty or book.pending or book.in_play
+            for books in self.books.values()
+            for book in books.values()
+        )
+
+    # -- one batch ------------------------------------------------------------------------
+
+    def process(
+        self, records: Sequence[Record], assignment: set[TopicPartition], now_ms: int
+    ) -> BatchResult:
+        """Decide a batch. `now_ms` is the one clock reading of the batch: commands and
+        held bets are decided, races run and odds conflate at it."""
+        work = _Work()
+        for record in in_time_order(list(records), first_on_ties=self.settings.races_topic):
+            where = (record.topic, record.partition)
+            if where not in assignment:
+                continue  # revoked while it was in flight: its new owner will take it
+            if record.offset < self.next_offsets.get(where, 0):
+                continue  # already processed: a copy fetched again
+            self.next_offsets[where] = record.offset + 1
+            self._handle(record, work, now_ms)
+            work.result.consumed[where] = record.offset + 1
+        self._run_races(work, now_ms)
+        self._release_held_bets(work, now_ms)
+        self._settle_resulted(work, now_ms)
+        self._publish_due_odds(work, now_ms)
+        self._check_money(work)
+        self._write_headers(work)
+        self._write_positions(work)
+        return work.result
+
+    def _handle(self, record: Record, work: _Work, now_ms: int) -> None:
+        """Take one record; whatever is wrong with it stays with it.
+
+        A record that does not decode, or whose apply fails in a way the domain did not
+        foresee, becomes a dead letter (and, for a bet whose id and user could be read, an
+        INVALID outcome), and the engine moves on: one record must never stop the partition,
+        or, being still in the topic, stop every restart too. A broken invariant still stops
+        the process, since the money can no longer be trusted.
+        """
+        try:
+            if record.topic == self.settings.bets_topic:
+                self._handle_bet(record, work)
+            else:
+                self._handle_command(record, work, now_ms)
+        except codec.CodecError as error:
+            self._dead_letter(record, str(error), work)
+            if record.topic == self.settings.bets_topic and error.bet_id and error.user_id:
+                self._answer(record.partition, _invalid(error, now_ms), work)
+        except InvariantViolation:
+            raise
+        except Exception as error:  # a bug met by one record: contained, and said once
+            message = f"{type(error).__name__}: {error}"
+            work.result.unexpected.append((record.topic, message))
+            self._dead_letter(record, message, work)
+
+    def _handle_bet(self, record: Record, work: _Work) -> None:
+        bet = codec.decode_bet(record.value)  # CodecError: handled by `_handle`
+        book = self.books.setdefault(record.partition, {}).get(bet.race_id)
+        if book is None:
+            self._answer(record.partition, _no_race(bet), work)
+            return
+        known = bet.bet_id in book.outcomes
+        try:
+            outcome = book.submit(bet)
+        except InvariantViolation:
+            raise
+        except Exception as error:
+            # Deciding reads the book; only accepting writes it, and the money is the sum of
+            # the outcomes, so a book rebuilt from its header and outcomes is the book before.
+            self._rebuild(record.partition, book, book.snapshot(with_outcomes=False))
+            raise codec.CodecError(
+                f"bet: not applied ({type(error).__name__}: {error})",
+                bet.bet_id, bet.user_id, bet.race_id,
+            ) from error  # fmt: skip
+        if outcome is None:
+            # In play: held for the bet delay. The held list is in the header, which must be
+            # logged in this transaction, with the offset that consumed the bet.
+            work.header_due[bet.race_id] = record.partition
+            return
+        # A retry gets the same answer again; the changelog keeps each outcome once.
+        self._answer(record.partition, outcome, work, logged=not known, repeat=known)
+
+    def _handle_command(self, record: Record, work: _Work, now_ms: int) -> None:
+        try:
+            command, request_id = codec.decode_command(record.value)
+        except codec.CodecError as error:
+            self._dead_letter(record, str(error), work)
+            request_id, race_id, name = command_results.identity(record.value)
+            result = command_results.refused(
+                request_id, race_id, name, RefusalReason.INVALID, str(error), now_ms
+            )
+            self._answer_command(record, result, work)
+            return
+        books = self.books.setdefault(record.partition, {})
+        result = self._apply_command(books, command, request_id, record.value, now_ms)
+        self._answer_command(record, result, work)
+        if result.reason is None:
+            # A new state is news at once: no conflation for commands, which are rare.
+            self._publish(record.partition, books[command.race_id], now_ms, work)
+
+    def _apply_command(
+        self,
+        books: dict[str, Book],
+        command: CreateRace | RaceCommand,
+        request_id: str,
+        value: bytes,
+        at_ms: int,
+    ) -> CommandResult:
+        race_id = command.race_id
+        name = command_results.identity(value)[2]
+        book = books.get(race_id)
+        if request_id and book is not None and request_id in book.request_ids:
+            detail = "already applied under this request id"
+            return command_results.applied(request_id, race_id, name, at_ms, detail)
+        try:
+            if race_id.startswith("#"):
+                raise InvalidValue("race ids starting with '#' are reserved")
+            if isinstance(command, CreateRace):
+                if book is not None:
+                    reason, detail = RefusalReason.RACE_EXISTS, f"race {race_id!r} exists"
+                    return command_results.refused(request_id, race_id, name, reason, detail, at_ms)
+                books[race_id] = Book(command)
+                self._accepted_minor[race_id] = Counter()
+                if request_id:
+                    books[race_id].request_ids.append(request_id)  # a retried create is a no-op
+            elif book is None:
+                reason, detail = RefusalReason.UNKNOWN_RACE, f"no race {race_id!r}"
+                return command_results.refused(request_id, race_id, name, reason, detail, at_ms)
+            else:
+                self._command_book(books, book, command, request_id)
+        except DomainError as error:
+            reason = command_results.reason_of(error)
+            return command_results.refused(request_id, race_id, name, reason, str(error), at_ms)
+        return command_results.applied(request_id, race_id, name, at_ms)
+
+    def _answer_command(self, record: Record, result: CommandResult, work: _Work) -> None:
+        """The command's result, in this batch's transaction: an operator reads it by
+        request id."""
+        work.result.commands[str(result.reason or result.status)] += 1
+        key = result.race_id.encode() if result.race_id else record.key or b""
+        work.result.command_results.append(CommandAnswer(record.partition, key, result))
+
+    def _command_book(
+        self, books: dict[str, Book], book: Book, command: RaceCommand, request_id: str
+    ) -> None:
+        """Apply a command to its book. A refused command raises before the book changes;
+        anything else might not, so the header before it (cheap: commands are rare) is what
+        the book goes back to."""
+        before = book.snapshot(with_outcomes=False)
+        try:
+            book.command(command, request_id)
+        except (DomainError, InvariantViolation):
+            raise
+        except Exception:
+            self._rebuild_in(books, book, before)
+            raise
+
+    def _rebuild(self, partition: int, book: Book, header: bytes) -> None:
+        self._rebuild_in(self.books.setdefault(partition, {}), book, header)
+
+    def _rebuild_in(self, books: dict[str, Book], book: Book, header: bytes) -> None:
+        race_id = book.race.race_id
+        try:
+            books[race_id] = Book.restore(header, book.outcomes.values())
+        except DomainError as error:  # its own snapshot must restore: else stop, loudly
+            raise InvariantViolation(f"race {race_id}: cannot rebuild its book: {error}") from error
+        self._races.pop(race_id, None)  # the in-play model restarts from the book
+
+    def _answer(
+        self, partition: int, outcome: Outcome, work: _Work, logged: bool = False,
+        repeat: bool = False,
+    ) -> None:  # fmt: skip
+        """Answer a bet. Every answer counts: a decision by its outcome (also one that has no
+        book to be logged in: an unknown race, a record that did not decode), a repeat as one."""
+        result = work.result
+        result.answers.append(Answer(partition, outcome, logged, repeat))
+        if repeat:
+            result.repeated += 1
+            return
+        accepted = self._accepted_minor.get(outcome.race_id)
+        if logged and outcome.accepted and accepted is not None:
+            accepted[outcome.runner_id] += outcome.stake_minor
+        name = str(outcome.reason or "accepted")
+        result.decided[name] += 1
+        self.decided.setdefault(partition, Counter())[name] += 1
+        work.decided_partitions.add(partition)
+
+    def _dead_letter(self, record: Record, error: str, work: _Work) -> None:
+        work.result.dead_letters.append(DeadLetter(record.partition, record, error))
+
+    # -- what time brings -----------------------------------------------------------------
+
+    def _run_races(self, work: _Work, now_ms: int) -> None:
+        """Advance every in-play race to now in fixed ticks; its strengths move the odds, and
+        a finished race is closed, resulted and settled in this same transaction."""
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                if book.in_play and book.state in (RaceState.OPEN, RaceState.SUSPENDED):
+                    self._run_race(number, book, now_ms, work)
+                else:
+                    self._races.pop(race_id, None)  # stopped by a command, or never started
+
+    def _run_race(self, number: int, book: Book, now_ms: int, work: _Work) -> None:
+        tick_ms = self.settings.race_tick_ms
+        race_id = book.race.race_id
+        state, ticks = self._races.get(race_id) or (race_model.start_race(
+            [(r.runner_id, r.rating) for r in book.race.runners], book.seed, book.length_mm
+        ), 0)  # fmt: skip
+        due = (now_ms - book.started_at_ms) // tick_ms
+        if due <= ticks:
+            return
+        while ticks < due and race_model.finished(state) is None:
+            state, ticks = race_model.advance(state, tick_ms), ticks + 1
+        self._races[race_id] = (state, ticks)
+        at_ms = book.started_at_ms + ticks * tick_ms
+        running = [
+            (r, s) for r, s in race_model.strengths(state) if book.active[book.runner_index[r]]
+        ]
+        book.command(UpdateStrengths(race_id, tuple(running), at_ms))
+        placings = race_model.finished(state)
+        if placings is not None:
+            running_ids = {r.runner_id for i, r in enumerate(book.race.runners) if book.active[i]}
+            book.command(CloseRace(race_id, at_ms))
+            book.command(ResultRace(race_id, tuple(p for p in placings if p in running_ids), at_ms))
+            self._races.pop(race_id, None)
+        work.header_due[race_id] = number
+
+    def _release_held_bets(self, work: _Work, now_ms: int) -> None:
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                released = book.release_due(now_ms) if book.pending else []
+                for outcome in released:
+                    self._answer(number, outcome, work, logged=True)
+                if released:
+                    work.header_due[race_id] = number  # the held list changed
+
+    def _settle_resulted(self, work: _Work, now_ms: int) -> None:
+        """Pay out every resulted race, once: SETTLED is logged with the settlements."""
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                if book.state is not RaceState.RESULTED or book.pending:
+                    continue
+                settlements = settle(book)
+                _check_settlements(book, settlements)
+                work.result.settlements.extend((number, s) for s in settlements)
+                book.command(SettleRace(race_id, now_ms))
+                work.header_due[race_id] = number
+
+    def _publish_due_odds(self, work: _Work, now_ms: int) -> None:
+        interval = self.settings.odds_interval_ms
+        for number, books in self.books.items():
+            for race_id, book in books.items():
+                last_ms = self._published_at_ms.get(race_id, now_ms - interval)
+                if book.dirty and now_ms - last_ms >= interval:
+                    self._publish(number, book, now_ms, work)
+
+    def _publish(self, number: int, book: Book, now_ms: int, work: _Work) -> None:
+        snapshot = book.publish_odds(now_ms)
+        if snapshot is None:
+            return
+        race_id = book.race.race_id
+        self._published_at_ms[race_id] = now_ms
+        work.result.odds.append((number, snapshot))
+        work.header_due[race_id] = number
+
+    # -- what the batch logs --------------------------------------------------------------
+
+    def _check_money(self, work: _Work) -> None:
+        """Per batch, for the races it touched: each runner's money in the book is the sum of
+        its accepted outcomes, and the pool is the stakes on runners still running.
+        O(runners) per race: the sums are kept as the outcomes are decided."""
+        touched = {a.outcome.race_id for a in work.result.answers if a.logged} | set(
+            work.header_due
+        )
+        for books in self.books.values():
+            for race_id in touched & books.keys():
+                book = books[race_id]
+                accepted = self._accepted_minor.get(race_id)
+                if accepted is None:  # a book handed in whole (`adopt`): summed once
+                    accepted = _accepted_by_runner(book.outcomes.values())
+                    self._accepted_minor[race_id] = accepted
+                _check_book_money(book, accepted)
+
+    def _write_headers(self, work: _Work) -> None:
+        for race_id, number in work.header_due.items():
+            header = self.books[number][race_id].snapshot(with_outcomes=False)
+            work.result.headers.append((number, codec.HeaderEntry(race_id, header)))
+
+    def _write_positions(self, work: _Work) -> None:
+        """The consumed offsets go in the changelog, in the batch's transaction, beside the
+        state they produced: restoring a partition restores where to read on from."""
+        for (topic, number), offset in work.result.consumed.items():
+            self.positions.setdefault(number, {})[topic] = offset
+        # Held bets decided without new input change the counts only: logged with the
+        # positions the partition has (it has some, or it would hold no bets).
+        counted = {number for number in work.decided_partitions if self.positions.get(number)}
+        for number in sorted({number for _, number in work.result.consumed} | counted):
+            positions = codec.Positions(
+                dict(self.positions.get(number, {})), dict(self.decided.get(number, {}))
+            )
+            work.result.positions.append((number, positions))
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def in_time_order(records: list[Record], first_on_ties: str) -> list[Record]:
+    """Interleave partitions by timestamp, keeping each partition's own order.
+
+    Bets and race commands travel on two topics, which Kafka does not order against each
+    other; merging by time makes a bet sent after a race opened meet the open race. Within
+    the same millisecond the command goes first.
+    """
+    by_partition: dict[TopicPartition, list[Record]] = {}
+    for record in records:
+        by_partition.setdefault((record.topic, record.partition), []).append(record)
+    if len(by_partition) <= 1:
+        return records
+    return list(
+        heapq.merge(
+            *by_partition.values(),
+            key=lambda record: (record.timestamp_ms, record.topic != first_on_ties),
+        )
+    )
+
+
+def _accepted_by_runner(outcomes: Iterable[Outcome]) -> Counter[str]:
+    accepted: Counter[str] = Counter()
+    for outcome in outcomes:
+        if outcome.accepted:
+            accepted[outcome.runner_id] += outcome.stake_minor
+    return accepted
+
+
+def _check_book_money(book: Book, accepted_minor: Counter[str]) -> None:
+    race_id = book.race.race_id
+    for index, runner in enumerate(book.race.runners):
+        if book.stakes_minor[index] != accepted_minor[runner.runner_id]:
+            invariant(False, f"race {race_id}: runner {runner.runner_id} holds "
+                      f"{book.stakes_minor[index]}, its accepted bets "
+                      f"{accepted_minor[runner.runner_id]}")  # fmt: skip
+    pool = sum(s for s, active in zip(book.stakes_minor, book.active, strict=True) if active)
+    invariant(book.pool_minor == pool, f"race {race_id}: pool {book.pool_minor}, stakes {pool}")
+
+
+def _check_settlements(book: Book, settlements: list[Settlement]) -> None:
+    """Once per race: one settlement per accepted bet, paying from nothing up to its payout
+    at the granted odds (a refund, a dead heat or a deduction pays in between), never more."""
+    accepted = {outcome.bet_id: outcome for outcome in book.outcomes.values() if outcome.accepted}
+    race_id = book.race.race_id
+    invariant(
+        len(settlements) == len(accepted) and {s.bet_id for s in settlements} == accepted.keys(),
+        f"race {race_id}: settlements do not match its accepted bets",
+    )
+    for settlement in settlements:
+        outcome = accepted[settlement.bet_id]
+        most = payout_minor(outcome.stake_minor, outcome.odds) if outcome.odds else 0
+        if (
+            settlement.stake_minor != outcome.stake_minor
+            or not 0 <= settlement.payout_minor <= most
+        ):
+            invariant(False, f"race {race_id}: bet {outcome.bet_id} pays {settlement.payout_minor}")
+
+
+def _invalid(error: codec.CodecError, now_ms: int) -> Outcome:
+    return Outcome(
+        error.bet_id, error.user_id, error.race_id, "", 0, False, None,
+        RejectReason.INVALID, str(error)[: codec.ERROR_MAX], 0, now_ms,
+    )  # fmt: skip
+
+
+def _no_race(bet: Bet) -> Outcome:
+    return Outcome(
+        bet.bet_id, bet.user_id, bet.race_id, bet.runner_id, bet.stake_minor, False, None,
+        RejectReason.RACE_NOT_OPEN, f"no race {bet.race_id!r}", 0, bet.received_at_ms,
+    )  # fmt: skip
