@@ -358,7 +358,7 @@ class _KafkaGroupConsumer:
         self._group_id = group_id
         self._listener = listener
         self._since_ms = since_ms
-        self._consumer = AIOKafkaConsumer(
+        self._consumer_options: dict[str, Any] = dict(
             **options,
             group_id=group_id,
             enable_auto_commit=False,
@@ -371,12 +371,18 @@ class _KafkaGroupConsumer:
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **extra,
         )
+        self._consumer = self._new_consumer()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(**self._consumer_options)
 
     async def start(self) -> None:
         try:
             await self._consumer.start()
         except KafkaError as error:
+            # A stopped aiokafka consumer cannot start again: the retry gets a new one.
             await self._consumer.stop()
+            self._consumer = self._new_consumer()
             raise LogUnavailable(f"cannot join group {self._group_id}: {error}") from error
         listener: ConsumerRebalanceListener | None = None
         if self._listener is not None:
@@ -455,7 +461,7 @@ class _KafkaReader:
         self._partitions_of = partitions_of
         self._ends: dict[TopicPartition, int] = {}
         self._caught_up = False
-        self._consumer = AIOKafkaConsumer(
+        self._consumer_options: dict[str, Any] = dict(
             **options,
             group_id=None,
             enable_auto_commit=False,
@@ -464,6 +470,10 @@ class _KafkaReader:
             metadata_max_age_ms=METADATA_MAX_AGE_MS,
             **extra,
         )
+        self._consumer = self._new_consumer()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(**self._consumer_options)
 
     async def start(self) -> None:
         try:
@@ -478,8 +488,13 @@ class _KafkaReader:
                 starts = await _start_positions(self._consumer, partitions, self._since_ms)
             for tp, offset in starts.items():  # explicit offsets: no reset policy to race
                 self._consumer.seek(tp, offset)
-        except KafkaError as error:
+        except (KafkaError, LogUnavailable) as error:
+            # A stopped aiokafka consumer cannot start again (its fetches raise
+            # ConsumerStoppedError, which stopped serve once): the retry gets a new one.
             await self._consumer.stop()
+            self._consumer = self._new_consumer()
+            if isinstance(error, LogUnavailable):
+                raise
             raise LogUnavailable(f"cannot read {self._topics}: {error}") from error
 
     async def _partitions(self) -> list[TopicPartition]:
