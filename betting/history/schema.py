@@ -7,9 +7,9 @@ DDL runs on SQLite and PostgreSQL: TEXT, BIGINT and INTEGER only, and the row-va
 comparisons the keyset queries use exist in both.
 
 Bets and settlements are keyed by (user_id, bet_id): the bettor's idempotency key is theirs
-(issue 12). The engine of today still keys a bet by its id within a race, so a user reusing
-one bet id on two races makes two bets there and one row here (the first); that ends when
-bets are keyed by (user, bet id) everywhere.
+(the wallet's bet identity). The engine of today still keys a bet by its id within a
+race, so a user reusing one bet id on two races makes two bets there and one row here (the
+first); that ends when bets are keyed by (user, bet id) everywhere.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ VERSION_1 = (
     """CREATE INDEX history_settlements_by_user_time
         ON history_settlements (user_id, settled_at_ms, bet_id)""",
     "CREATE INDEX history_settlements_by_race ON history_settlements (race_id)",
-    # Ledger transfers (the wallet, issue 12): each a movement between two accounts, keyed by
+    # Ledger transfers (the wallet): each a movement between two accounts, keyed by
     # its own id so a replay writes it once. Nothing feeds it yet.
     """CREATE TABLE history_transfers (
         transfer_id TEXT NOT NULL PRIMARY KEY,

@@ -48,7 +48,7 @@ class SettlementRow:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """A ledger movement between two accounts, in minor units (the wallet's, issue 12)."""
+    """A ledger movement between two accounts, in minor units (the wallet's)."""
 
     transfer_id: str
     debit_account: str

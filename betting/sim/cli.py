@@ -2,9 +2,9 @@
 
 Runs seeds S, S+1, ..., S+N-1 (M bets each) over the real engine core, on J processes. Each
 violation prints the one line that replays it; the last line is the campaign's summary:
-`sim: <N> seeds, <B> bets, <F> faults, <V> violations, <s> s`. Known findings (issue 12's
-promises, `model.KNOWN_FINDINGS`) are counted on a line of their own, and are violations
-only with `--strict`.
+`sim: <N> seeds, <B> bets, <F> faults, <V> violations, <s> s`. Known findings (promises the
+engine does not keep yet, `model.KNOWN_FINDINGS`) are counted on a line of their own, and
+are violations only with `--strict`.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
         violations += len(failed)
     if known and not args.strict:
         shown = ", ".join(f"{name} {count}" for name, count in sorted(known.items()))
-        print(f"known findings (issue 12, not counted): {shown}")
+        print(f"known findings (not counted): {shown}")
     elapsed = time.perf_counter() - started
     cpu_s = time.process_time() + _children_cpu_s()
     print(f"cpu: {cpu_s:.1f} s on {jobs} processes")

@@ -26,8 +26,8 @@ What it checks (each check has a name; a violation names it):
   and payouts.
 - `invariant`: the core raised `InvariantViolation` (it stops a real process).
 
-Known findings: promises issue 12 makes and the engine does not keep yet. They are checked
-and counted, but are not violations unless asked for (`--strict`):
+Known findings: promises the engine does not keep yet (bet identity per user, refunds).
+They are checked and counted, but are not violations unless asked for (`--strict`):
 
 - `void-refund`: a void race refunds no one (the engine settles only resulted races).
 - `user-bet-identity`: a bet id is keyed per race, not per (user, bet id): a second user's

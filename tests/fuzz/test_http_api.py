@@ -2,7 +2,7 @@
 document (`GET /admin/openapi.json`) and from a schema of the public endpoints written the
 same way: valid instances, then mutated ones, with hostile path parameters, Authorization and
 Content-Length headers. Never a 5xx or a silence; a body the schema refuses is never
-accepted; the findings of issue 10 that live on these routes are checked as they are met."""
+accepted; the hostile-input findings that live on these routes are checked as they are met."""
 
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def huge_declared_body(rng: random.Random, ops: list[Operation]) -> tuple[bytes,
 def violation(
     facts: dict[str, Any], status: int, document: Schema, known_races: list[str]
 ) -> str | None:
-    """A finding of issue 10 on these routes, or a body accepted against the schema."""
+    """A hostile-input finding on these routes, or a body accepted against the schema."""
     template, body = facts["template"], facts["body"]
     schema = facts["schema"]
     if status == 202 and schema is not None and isinstance(body, dict):

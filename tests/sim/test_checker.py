@@ -146,7 +146,7 @@ def test_the_known_findings_are_found_and_fail_only_when_strict(
     found = set()
     for seed in SEEDS:
         found |= {v.check for v in world.run_seed(seed, BETS).violations}
-    assert found == KNOWN_FINDINGS  # checked, so issue 12 will see them go
+    assert found == KNOWN_FINDINGS  # checked, so their fix will show
     assert cli.main(["--seed", "3", "--bets", str(BETS), "--strict"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert f"  replay: python -m betting sim --seed 3 --bets {BETS} --strict" in lines

@@ -1,6 +1,6 @@
 """The simulator's campaign in the default run: 1,000 seeds of 1,000 bets, no violation.
 
-Known findings (issue 12's promises the engine does not keep yet, `KNOWN_FINDINGS`) are
+Known findings (promises the engine does not keep yet, `KNOWN_FINDINGS`) are
 counted by the simulator but do not fail this run; `--strict` makes them fail.
 """
 

@@ -1,5 +1,5 @@
 """In-play pricing a trader would sign off: overround, bounded moves, suspension on a jump,
-determinism; and the findings of issue 15 (prices that jumped, a stake taken at 1000.00)."""
+determinism; and the in-play findings (prices that jumped, a stake taken at 1000.00)."""
 
 from __future__ import annotations
 
@@ -204,7 +204,7 @@ def test_the_same_seed_gives_the_same_prices_and_a_restored_book_prices_on_the_s
     assert first.snapshot() == second.snapshot()
 
 
-# -- the findings of issue 15 -----------------------------------------------------------------
+# -- the in-play findings --------------------------------------------------------------------
 
 
 def test_a_price_cannot_go_1_01_to_2_76_to_1_03_while_bets_are_open() -> None:
