@@ -84,7 +84,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         ).start()
         # The forwarders first rebuild a local edge's channel history from the log: a client
         # let in earlier would hear the replay as news. /readyz waits for the same.
-        tasks.create_task(_admit_when_replayed(edge, outward), name="admit")
+        # In `work`: cancelled at stop like the rest, or a stop before the replay ends hangs.
+        work.append(tasks.create_task(_admit_when_replayed(edge, outward), name="admit"))
         await _wait_started(server)
         log.info(
             "serving",

@@ -212,11 +212,15 @@ async def closed_by_server(reader: asyncio.StreamReader) -> bytes:
 
 
 async def test_half_open_connections_and_slow_heads_are_closed() -> None:
-    async with running_edge(http_request_timeout_ms=300) as edge:
-        streams = [await asyncio.open_connection("127.0.0.1", edge.port) for _ in range(200)]
-        for index, (_, writer) in enumerate(streams):
+    # Long enough that each partial head arrives within it, however slowly 200 connections
+    # open on a loaded machine: a head written after the timeout is a silent connection.
+    async with running_edge(http_request_timeout_ms=2_000) as edge:
+        streams = []
+        for index in range(200):
+            reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
             if index % 2:  # half of them send part of a head, the rest nothing at all
                 writer.write(b"GET /time HTTP/1.1\r\nHost: x\r\n")
+            streams.append((reader, writer))
         answers = await asyncio.gather(*(closed_by_server(reader) for reader, _ in streams))
         for index, answer in enumerate(answers):
             if index % 2:

@@ -95,7 +95,9 @@ async def test_a_bettor_watches_odds_bets_and_hears_outcomes(served: BettorEndpo
         while first["state"] != "open":
             first = await next_data(odds)
 
-        placed = bet(first, "car-2")
+        prices = dict(first["prices"])
+        runner = min(prices, key=lambda r: Odds.parse(prices[r]))  # the favourite moves first
+        placed = bet(first, runner, stake_minor=2_000_000)  # enough to move its price a tick
         await bets.publish("bet", placed)  # returns on ACK: the bet is in the log
         outcome = await next_data(outcomes)
         assert (outcome["bet_id"], outcome["status"]) == (placed["bet_id"], "accepted")
@@ -103,13 +105,13 @@ async def test_a_bettor_watches_odds_bets_and_hears_outcomes(served: BettorEndpo
 
         moved = await next_data(odds)
         assert int(moved["version"]) > int(first["version"])
-        assert Odds.parse(dict(moved["prices"])["car-2"]) < Odds.parse(str(placed["odds"]))
+        assert Odds.parse(dict(moved["prices"])[runner]) < Odds.parse(str(placed["odds"]))
 
-        stale = bet(first, "car-2", odds=str(placed["odds"]))  # the price before it moved
+        stale = bet(first, runner, odds=str(placed["odds"]))  # the price before it moved
         await bets.publish("bet", stale)
         refused = await next_data(outcomes)
         assert (refused["bet_id"], refused["reason"]) == (stale["bet_id"], "ODDS_CHANGED")
-        assert refused["odds"] == dict(moved["prices"])["car-2"]
+        assert refused["odds"] == dict(moved["prices"])[runner]
 
         broken = bet(moved, "car-1", stake_minor="lots")
         await bets.publish("bet", broken)

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from betting.client import BettorEndpoints
+from betting.domain.money import Odds
 from tests.integration.races_api import (
     TOKEN,
     Bettor,
@@ -203,22 +204,26 @@ async def test_metrics_and_stats_count_exactly_the_bets_sent(served: Served) -> 
             assert (outcome["reason"] or "accepted") == reason, outcome
             sent[reason] += 1
 
-        price, first = view["runners"][0]["odds"], view["version"]
-        await expect("accepted", "mix", "car-0", price, first, 1_000)
+        # The favourite: a 10.00 stake on the longest price would pass the liability limit.
+        fav = min(range(len(view["runners"])), key=lambda n: Odds.parse(view["runners"][n]["odds"]))
+        runner = view["runners"][fav]["runner_id"]
+        price, first = view["runners"][fav]["odds"], view["version"]
+        await expect("accepted", "mix", runner, price, first, 1_000)
         moved = await until(lambda: newer(api, "mix", first))
         await asyncio.sleep(0.05)  # a millisecond or more after the version was replaced
-        now, now_price = moved["version"], moved["runners"][0]["odds"]
-        await expect("LATE", "mix", "car-0", price, first, 1_000)
-        await expect("STAKE_TOO_LOW", "mix", "car-0", now_price, now, 1)
-        await expect("STAKE_TOO_HIGH", "mix", "car-0", now_price, now, 10**9)
+        now, now_price = moved["version"], moved["runners"][fav]["odds"]
+        longest = moved["runners"][0]  # car-0, the lowest rating: the longest price
+        await expect("LATE", "mix", runner, price, first, 1_000)
+        await expect("STAKE_TOO_LOW", "mix", runner, now_price, now, 1)
+        await expect("STAKE_TOO_HIGH", "mix", runner, now_price, now, 10**9)
         await expect("UNKNOWN_RUNNER", "mix", "car-99", now_price, now, 1_000)
-        await expect("ODDS_CHANGED", "mix", "car-0", "1000", now, 1_000)
-        await expect("LIABILITY_LIMIT", "mix", "car-0", now_price, now, RUNNER_LIABILITY_MAX)
-        await expect("INVALID", "mix", "car-0", now_price, now + 5, 1_000)  # no such version
-        await expect("INVALID", "mix", "car-0", now_price, now, "lots")  # does not decode
+        await expect("ODDS_CHANGED", "mix", runner, "1000", now, 1_000)
+        await expect("LIABILITY_LIMIT", "mix", "car-0", longest["odds"], now, RUNNER_LIABILITY_MAX)
+        await expect("INVALID", "mix", runner, now_price, now + 5, 1_000)  # no such version
+        await expect("INVALID", "mix", runner, now_price, now, "lots")  # does not decode
         await expect("RACE_NOT_OPEN", "later", "car-0", "2.00", 1, 1_000)
         await expect("RACE_NOT_OPEN", "no-such-race", "car-0", "2.00", 1, 1_000)
-        await expect("accepted", "mix", "car-1", "1.01", now, 1_000)
+        await expect("accepted", "mix", runner, "1.01", now, 1_000)
     finally:
         await bettor.realtime.close()
     assert sum(sent.values()) == 12
