@@ -25,7 +25,7 @@ PARAMS = PricingParams()
 STEP, JUMP_BP = PARAMS.in_play_step_ticks, PARAMS.in_play_jump_bp
 
 ratings = st.lists(st.integers(60, 140), min_size=2, max_size=8)
-seeds = st.integers(0, 2**64 - 1)
+seeds = st.integers(0, 2**63 - 1)  # what a book header holds
 bets = st.lists(st.tuples(st.integers(0, 7), st.integers(1, 10**9)), max_size=4)
 
 
