@@ -23,6 +23,7 @@ from ably import AblyRealtime, AblyRest, AblyVCDiffDecoder
 from ably.types.tokendetails import TokenDetails
 
 from betting.channels import USER_CHANNEL_PARAMS, user_channel
+from betting.edge.sdk_acks import make_acks_exact
 
 log = logging.getLogger("betting.client")
 
@@ -80,7 +81,7 @@ def bettor_realtime(endpoints: BettorEndpoints, user_id: str, **options: Any) ->
     options["tls"] = endpoints.tls
     if endpoints.edge_port is not None:
         options["endpoint"] = f"{endpoints.edge_host}:{endpoints.edge_port}"
-    return AblyRealtime(**options)
+    return make_acks_exact(AblyRealtime(**options))
 
 
 def bettor_rest(endpoints: BettorEndpoints, user_id: str) -> AblyRest:

@@ -16,6 +16,7 @@ from ably import AblyRealtime, AblyRest, AblyVCDiffDecoder
 from ably.types.message import Message
 
 from betting.edge.port import InboundMessage, MessageHandler, OutboundMessage, PublishRefused
+from betting.edge.sdk_acks import make_acks_exact
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,8 @@ def ably_clients(settings: AblySettings, **realtime_options: Any) -> tuple[AblyR
     - bug 3: the SDK logs websocket URLs, key included, at INFO: its logger stays at WARNING;
     - bug 2: it refuses Basic auth over plain HTTP: REST uses token auth when TLS is off;
     - bug 1: its realtime URL leaves the port out: realtime gets `endpoint="host:port"`, which
-      breaks its own REST calls, so it takes tokens from the separately built REST client.
+      breaks its own REST calls, so it takes tokens from the separately built REST client;
+    - bug 4: its ACK bookkeeping can report an unprocessed publish as ACKed (`sdk_acks`).
     """
     logging.getLogger("ably").setLevel(logging.WARNING)
     rest_options: dict[str, Any] = {"key": settings.key, "tls": settings.tls}
@@ -80,7 +82,7 @@ def ably_clients(settings: AblySettings, **realtime_options: Any) -> tuple[AblyR
             return await rest.auth.request_token(token_params)
 
         realtime_options["auth_callback"] = token_from_rest
-    return rest, AblyRealtime(**realtime_options)
+    return rest, make_acks_exact(AblyRealtime(**realtime_options))
 
 
 class AblyEdge:
