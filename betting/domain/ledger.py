@@ -298,6 +298,9 @@ class Ledger:
 
     # -- reads ----------------------------------------------------------------------------
 
+    def has_account(self, account_id: str) -> bool:
+        return account_id in self._accounts
+
     def account(self, account_id: str) -> AccountBalance:
         account = self._accounts.get(account_id)
         return (account or _Account(account_id)).figures()
