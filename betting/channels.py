@@ -12,6 +12,11 @@ BETS_PREFIX = "inbound:bets:"
 # rebuilt from the log is replayed, so no outcome is unheard; repeats keep their ids and bet
 # ids, and a client applies each bet's outcome once.
 USER_CHANNEL_PARAMS = {"rewind": "2m"}
+# A watcher attaches to a race's odds with deltas and a rewind of one: every message is the
+# whole book, so the newest is all a watcher needs. When the edge cannot resume the channel,
+# the re-attach then starts with the newest odds rather than waiting for the next change
+# (which never comes for a race whose prices have stopped moving).
+ODDS_CHANNEL_PARAMS = {"delta": "vcdiff", "rewind": "1"}
 
 
 def odds_channel(race_id: str) -> str:

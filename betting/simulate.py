@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from betting.channels import (
+    ODDS_CHANNEL_PARAMS,
     bets_channel,
     bets_shard,
     odds_channel,
@@ -340,7 +341,7 @@ class Bettor:
         )
         await self._feed.subscribe({"outcome": self._on_outcome})
         for race_id in self._races:
-            channel = channels.get(odds_channel(race_id), params={"delta": "vcdiff"})
+            channel = channels.get(odds_channel(race_id), params=ODDS_CHANNEL_PARAMS)
             await channel.subscribe(self._odds_listener(race_id))
         self._bets = channels.get(bets_channel(bets_shard(self.user_id, self._shards)))
 

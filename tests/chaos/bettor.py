@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from betting.channels import bets_channel, bets_shard, odds_channel
+from betting.channels import ODDS_CHANNEL_PARAMS, bets_channel, bets_shard, odds_channel
 from betting.client import BettorEndpoints, UserFeed, bettor_realtime, bettor_rest
 from tests.chaos.ledger import AckedBet, Heard, Ledger, OddsWatch
 
@@ -71,7 +71,7 @@ class ChaosBettor:
         self._feed.on_change(self._on_channel_change)
         await self._feed.subscribe({"outcome": self._on_outcome})
         for race_id in self._race_ids:
-            channel = channels.get(odds_channel(race_id), params={"delta": "vcdiff"})
+            channel = channels.get(odds_channel(race_id), params=ODDS_CHANNEL_PARAMS)
             await channel.subscribe("odds", self._odds_listener(race_id))
         self._bets = channels.get(bets_channel(bets_shard(self.user_id, self._shards)))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 import orjson
@@ -10,12 +11,13 @@ import pytest
 from ably import AblyException
 from ably.types.message import Message
 
+from betting.channels import ODDS_CHANNEL_PARAMS, odds_channel
 from betting.edge.local import LocalEdge
 from betting.edge.local import channel as channel_module
 from betting.edge.local.auth import now_ms
 from betting.edge.local.protocol import Flag
 from betting.edge.local.rewind import Rewind, rewind_backlog
-from betting.edge.local.testing import connection_id, running_edge, sdk_clients
+from betting.edge.local.testing import connection_id, edge_settings, running_edge, sdk_clients
 from betting.edge.port import OutboundMessage
 from tests.edge.raw_client import ATTACHED, raw_socket, read
 
@@ -193,3 +195,26 @@ async def test_a_reattach_the_edge_cannot_resume_gets_its_rewind(
             got += [m["data"] for m in message["messages"]]
     assert got[:-1] == expected
     await socket.close()
+
+
+async def test_a_watcher_hears_the_newest_odds_after_the_edge_restarts_without_new_ones() -> None:
+    """The edge dies; the odds move once more while it is down (its successor rebuilds them
+    from the log), then stop. The watcher's re-attach cannot resume on the new edge, and
+    with the odds params it starts from the newest message rather than wait for another."""
+    name = odds_channel("race-1")
+    async with contextlib.AsyncExitStack() as stack:
+        edge = await stack.enter_async_context(running_edge())
+        restarted = LocalEdge(edge_settings(port=edge.port))
+        stack.push_async_callback(restarted.stop)
+        _, realtime = await stack.enter_async_context(
+            sdk_clients(edge, disconnected_retry_timeout=100)
+        )
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        await realtime.channels.get(name, params=ODDS_CHANNEL_PARAMS).subscribe(queue.put_nowait)
+        await publish(edge, name, ["version 1"])
+        assert (await asyncio.wait_for(queue.get(), TIMEOUT_S)).data == "version 1"
+        await edge.stop()
+        await publish(restarted, name, ["version 1"], ["version 2"])  # rebuilt from the log
+        await restarted.start()
+        heard = await asyncio.wait_for(queue.get(), 4 * TIMEOUT_S)
+        assert heard.data == "version 2"
