@@ -56,11 +56,12 @@ kafka: $(STAMP)
 	$(PY) -m betting.devtools.kafka_broker
 
 # The chaos test at length: two serves on the real broker, SDK bettors on both, kill -9s and a
-# broker kill (the default pytest run has a short variant). CHAOS_SEED=<n> replays a plan.
+# broker kill (`make test` runs a three-minute variant). CHAOS_SEED=<n> replays a plan.
 CHAOS_SECONDS ?= 600
 CHAOS_KILLS ?= 25
+CHAOS_PAUSES ?= 3
 chaos: system $(STAMP)
-	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_KILLS=$(CHAOS_KILLS) \
+	CHAOS_SECONDS=$(CHAOS_SECONDS) CHAOS_KILLS=$(CHAOS_KILLS) CHAOS_PAUSES=$(CHAOS_PAUSES) \
 		$(PY) -m pytest tests/chaos -q -s -m chaos
 
 # The deterministic simulator at length: the real engine core over a simulated log with
