@@ -69,7 +69,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             tasks.create_task(
                 _named(
                     "starting soon",
-                    StartingSoon(views, edge, settings.admin.starting_soon_lead_ms).run(),
+                    StartingSoon(
+                        views,
+                        edge,
+                        settings.admin.starting_soon_lead_ms,
+                        settings.admin.push_notices,
+                    ).run(),
                 ),
                 name="starting-soon",
             ),

@@ -188,6 +188,9 @@ class AdminSettings:
     token: str = field(default="local-admin-token", repr=False, metadata=SECRET)
     body_max_bytes: int = field(default=65_536, metadata=_range(1_024, 10_485_760))
     starting_soon_lead_ms: int = field(default=60_000, metadata=_range(0, 86_400_000))
+    # "Starting soon" also goes to the bettor's devices as an Ably push (push admin publish
+    # to their clientId); with the local edge, pushes are kept for inspection, not sent.
+    push_notices: bool = False
     # Recent command results the read model keeps for GET /admin/commands/{request_id}.
     command_results_max: int = field(default=10_000, metadata=_range(1, 1_000_000))
 

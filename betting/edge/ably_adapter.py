@@ -15,7 +15,13 @@ import orjson
 from ably import AblyRealtime, AblyRest, AblyVCDiffDecoder
 from ably.types.message import Message
 
-from betting.edge.port import InboundMessage, MessageHandler, OutboundMessage, PublishRefused
+from betting.edge.port import (
+    InboundMessage,
+    MessageHandler,
+    OutboundMessage,
+    PublishRefused,
+    PushNotice,
+)
 from betting.edge.sdk_acks import make_acks_exact
 
 log = logging.getLogger(__name__)
@@ -136,6 +142,11 @@ class AblyEdge:
         if self._rest is None:
             raise RuntimeError("AblyEdge.publish before start")
         await self._rest.channels.get(channel).publish([sdk_message(m) for m in messages])
+
+    async def push_to_user(self, user_id: str, notice: PushNotice) -> None:
+        if self._rest is None:
+            raise RuntimeError("AblyEdge.push_to_user before start")
+        await self._rest.push.admin.publish({"clientId": user_id}, notice.as_push())
 
     async def subscribe(self, channel: str, handler: MessageHandler) -> None:
         if self._realtime is None:

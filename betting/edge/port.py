@@ -43,6 +43,17 @@ class InboundMessage:
 MessageHandler = Callable[[Sequence[InboundMessage]], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class PushNotice:
+    title: str
+    body: str
+    data: Mapping[str, str]  # string values only, as APNs and FCM carry them
+
+    def as_push(self) -> dict[str, Any]:
+        """The body of Ably's push publish, less its recipient."""
+        return {"notification": {"title": self.title, "body": self.body}, "data": dict(self.data)}
+
+
 class PublishRefused(Exception):
     """A handler's refusal of what a client published: the client's mistake, not the
     server's. The local edge answers it with `code` (a 400-class Ably error code) and logs
@@ -84,6 +95,11 @@ class EdgePort(Protocol):
     async def publish(self, channel: str, messages: Sequence[OutboundMessage]) -> None: ...
 
     async def subscribe(self, channel: str, handler: MessageHandler) -> None: ...
+
+    async def push_to_user(self, user_id: str, notice: PushNotice) -> None:
+        """A push notification to each of the user's registered devices (Ably push admin
+        publish to the clientId). Push has no idempotency key: a retry may notify twice."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

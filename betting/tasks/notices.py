@@ -2,8 +2,9 @@
 user who turned notifications on (the reference app's activate/deactivate device).
 
 Each notice's message id names the race and the user, so a second instance, or this one after a
-restart, sending the same notice is de-duplicated by the edge. With real Ably push configured,
-the same notice can go out as a push notification to the channel's push subscribers.
+restart, sending the same notice is de-duplicated by the edge. With `admin.push_notices`, it
+also goes out as an Ably push to the user's registered devices (push has no idempotency key:
+two instances, or one after a restart, may push it twice).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import asyncio
 import time
 
 from betting.channels import user_channel
-from betting.edge.port import EdgePort, OutboundMessage
+from betting.edge.port import EdgePort, OutboundMessage, PushNotice
 from betting.tasks.views import Views
 
 CHECK_INTERVAL_S = 1.0
@@ -20,10 +21,11 @@ NOTICE_STATES = ("scheduled", "open")
 
 
 class StartingSoon:
-    def __init__(self, views: Views, edge: EdgePort, lead_ms: int) -> None:
+    def __init__(self, views: Views, edge: EdgePort, lead_ms: int, push: bool = False) -> None:
         self._views = views
         self._edge = edge
         self._lead_ms = lead_ms
+        self._push = push
         self._sent: set[tuple[str, str]] = set()
         self.sent = 0
 
@@ -51,4 +53,7 @@ class StartingSoon:
         message = OutboundMessage("notice", notice, id=f"starting-soon:{race_id}:{user_id}")
         await self._edge.publish(user_channel(user_id), [message])
         self._sent.add((race_id, user_id))
+        if self._push:
+            data = {"kind": "starting_soon", "race_id": race_id}
+            await self._edge.push_to_user(user_id, PushNotice(name, notice["text"], data))
         self.sent += 1

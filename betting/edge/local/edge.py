@@ -23,6 +23,7 @@ from betting.edge.port import (
     OutboundMessage,
     PublishRefused,
     PublishUnavailable,
+    PushNotice,
 )
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class LocalEdge:
         timestamp = now_ms()
         channel_messages = [self._channel_message(message, timestamp) for message in messages]
         await self.hub.channels.publish(channel, channel_messages, None)
+
+    async def push_to_user(self, user_id: str, notice: PushNotice) -> None:
+        """As Ably would: to the devices registered for the user (kept, not sent: see push)."""
+        self.hub.push.publish({"recipient": {"clientId": user_id}, **notice.as_push()})
 
     async def subscribe(self, channel: str, handler: MessageHandler) -> None:
         async def on_publish(_channel: str, messages: Sequence[ChannelMessage]) -> None:

@@ -15,6 +15,7 @@ from betting.edge.local.auth import Authority, Credentials, now_ms
 from betting.edge.local.channel import ChannelRegistry
 from betting.edge.local.connection import Connection, ConnectionState, ProtocolSink
 from betting.edge.local.protocol import Action, ClientErrors, ErrorInfo, WireFormat, encoded_frame
+from betting.edge.local.push import PushRegistry
 from betting.edge.local.settings import LocalEdgeSettings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Hub:
         self.settings = settings
         self.authority = Authority(settings)
         self.channels = ChannelRegistry(settings)
+        self.push = PushRegistry()
         self.client_errors = ClientErrors()
         self.connections: dict[str, Connection] = {}
         # Disconnected connections, oldest first, for expiry and for the bound on their number.

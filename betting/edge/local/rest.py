@@ -1,4 +1,4 @@
-"""The Ably REST subset on the realtime port: time, tokens, publish and history."""
+"""The Ably REST subset on the realtime port: time, tokens, publish, history and push admin."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from betting.edge.local.protocol import (
     permission_denied,
     unpack,
 )
+from betting.edge.local.push import PushRegistry
 from betting.edge.local.realtime import read_message
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,81 @@ async def _route(hub: Hub, request: HttpRequest) -> tuple[int, Any]:
             return 201, await _publish(hub, request, channel)
         if method == "GET":
             return 200, _history(hub, request, channel)
+    if parts[0] == "push" and len(parts) in (2, 3):
+        return _push(hub, request, parts[1:])
     raise EdgeError(40400, 404, f"No route for {method} {request.path}")
+
+
+def _push(hub: Hub, request: HttpRequest, parts: list[str]) -> tuple[int, Any]:
+    """The push admin API: every call needs the `push-admin` capability."""
+    credentials = _credentials(hub, request)
+    if not permits(credentials.capability, "*", "push-admin"):
+        raise EdgeError(40160, 401, "Action 'push-admin' not permitted")
+    registry, method, query = hub.push, request.method, request.query
+    resource = parts[0]
+    if resource == "deviceRegistrations" and len(parts) == 2:
+        device_id = unquote(parts[1])
+        if method == "PUT":
+            return 200, registry.save_device(device_id, _read_body(request)).as_wire()
+        if method == "GET":
+            return 200, registry.device(device_id).as_wire()
+        if method == "DELETE":
+            registry.remove_device(device_id)
+            return 204, None
+    elif len(parts) == 1 and (resource, method) in _PUSH_COLLECTIONS:
+        return _PUSH_COLLECTIONS[resource, method](registry, request, query)
+    raise EdgeError(40400, 404, f"No route for {method} {request.path}")
+
+
+def _push_publish(registry: PushRegistry, request: HttpRequest, _: Any) -> tuple[int, Any]:
+    registry.publish(_read_body(request))
+    return 204, None
+
+
+def _list_devices(registry: PushRegistry, _: HttpRequest, query: Any) -> tuple[int, Any]:
+    return 200, [device.as_wire() for device in registry.find_devices(query)[: _limit(query)]]
+
+
+def _remove_devices(registry: PushRegistry, _: HttpRequest, query: Any) -> tuple[int, Any]:
+    registry.remove_devices(query)
+    return 204, None
+
+
+def _list_subscriptions(registry: PushRegistry, _: HttpRequest, query: Any) -> tuple[int, Any]:
+    found = registry.find_subscriptions(query)[: _limit(query)]
+    return 200, [subscription.as_wire() for subscription in found]
+
+
+def _subscribe(registry: PushRegistry, request: HttpRequest, _: Any) -> tuple[int, Any]:
+    return 201, registry.subscribe(_read_body(request)).as_wire()
+
+
+def _unsubscribe(registry: PushRegistry, _: HttpRequest, query: Any) -> tuple[int, Any]:
+    registry.unsubscribe(query)
+    return 204, None
+
+
+def _list_channels(registry: PushRegistry, _: HttpRequest, query: Any) -> tuple[int, Any]:
+    return 200, registry.channels()[: _limit(query)]
+
+
+_PUSH_COLLECTIONS = {
+    ("publish", "POST"): _push_publish,
+    ("deviceRegistrations", "GET"): _list_devices,
+    ("deviceRegistrations", "DELETE"): _remove_devices,
+    ("channelSubscriptions", "GET"): _list_subscriptions,
+    ("channelSubscriptions", "POST"): _subscribe,
+    ("channelSubscriptions", "DELETE"): _unsubscribe,
+    ("channels", "GET"): _list_channels,
+}
+
+
+def _limit(query: dict[str, str]) -> int:
+    try:
+        limit = parse_int(query.get("limit", "100"), "limit", low=1, digits_max=LIMIT_DIGITS_MAX)
+    except InvalidValue:
+        raise invalid_parameter("limit must be a positive integer") from None
+    return min(limit, REST_MESSAGES_MAX)
 
 
 def _read_body(request: HttpRequest) -> Any:
