@@ -1,4 +1,4 @@
-"""The bettor page in Chromium against `serve` on Kafka: live odds, a bet accepted, a stale
+"""The bettor page in Chromium against `serve`: live odds, a bet accepted, a stale
 price refused with the reason in words."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.web.flows import (
 )
 from tests.web.serving import Served, screenshot_path
 
-pytestmark = [pytest.mark.kafka, pytest.mark.browser]
+pytestmark = pytest.mark.browser
 
 
 def user(prefix: str) -> str:

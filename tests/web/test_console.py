@@ -18,7 +18,7 @@ from tests.web.flows import (
 )
 from tests.web.serving import ADMIN_TOKEN, Served, screenshot_path
 
-pytestmark = [pytest.mark.kafka, pytest.mark.browser]
+pytestmark = pytest.mark.browser
 LAPTOP = {"width": 1280, "height": 900}
 # Stands in for the browser's Notification so the test can see what would pop up.
 NOTIFICATION_STUB = """
