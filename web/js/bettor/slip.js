@@ -95,6 +95,7 @@ export class BetSlip {
   }
 
   renderPrice() {
+    if (!this.elements.receipt.hidden) return; // the receipt shows the price the bet got
     const { odds } = this.runner;
     const format = this.display.oddsFormat();
     const moved = odds !== null && this.quoted !== null && odds !== this.quoted;
@@ -229,6 +230,8 @@ export class BetSlip {
     this.betId = null;
     this.elements.stake.value = "";
     this.elements.form.hidden = true;
+    this.elements.priceChange.hidden = true;
+    this.elements.price.textContent = "";
     this.elements.receipt.hidden = false;
     fill(this.elements.outcome);
     this.elements.receipt.querySelector("#slip-done").focus();
