@@ -7,6 +7,11 @@ const webDir = process.argv[2];
 const load = (file) => import(pathToFileURL(path.join(webDir, "js", "lib", file)).href);
 const money = await load("money.js");
 const { crc32, betsShard } = await load("crc32.js");
+const odds = await load("odds-format.js");
+const ladder = [];
+for (let hundredths = 101; hundredths <= 100000; hundredths += 1) {
+  ladder.push(`${Math.floor(hundredths / 100)}.${String(hundredths % 100).padStart(2, "0")}`);
+}
 
 const ids = ["alice", "bob", "", "ünïcødé", "user-42", "a.b_c-d"];
 console.log(
@@ -20,6 +25,11 @@ console.log(
     oddsHundredths: ["2.50", "1.01", "1000", "abc", null].map(money.oddsHundredths),
     fractional: ["2.50", "2.00", "1.01", "3.33", "11.00"].map(money.fractional),
     returnMinor: [money.returnMinor(1000, "2.50"), money.returnMinor(333, "1.01")],
+    bookmakerFraction: ["3.75", "3.65", "3.50", "2.00", "1.01", "1.00", "2.37", "1.33", "1.34", "1000.00", "abc", null].map(
+      odds.bookmakerFraction,
+    ),
+    formatOdds: [odds.formatOdds("2.62", "fractional"), odds.formatOdds("2.62", "decimal"), odds.formatOdds(null, "fractional")],
+    fractionLadder: Object.fromEntries(ladder.map((price) => [price, odds.bookmakerFraction(price)])),
     priceMove: [money.priceMove("2.50", "2.60"), money.priceMove("2.50", "2.40"), money.priceMove(null, "2.40")],
   }),
 );

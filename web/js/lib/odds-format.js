@@ -1,7 +1,8 @@
 // Odds as the bettor chose to read them: decimal ("3.75") or the fractions bookmakers use
 // ("11/4"). Prices are decimals in hundredths on the server's ladder, so most have no tidy
-// fraction (3.65 is 53/20): each is shown as the largest bookmakers' fraction at or below it,
-// so a fraction never promises more than the decimal price the bet is settled at.
+// fraction (3.65 is 53/20): each is shown as the largest bookmakers' fraction whose decimal,
+// to the hundredth as prices are written (1/3 is 1.33), is at or below it, so a fraction
+// never reads longer than the decimal price the bet is settled at.
 import { oddsHundredths } from "./money.js";
 
 export const ODDS_FORMATS = ["decimal", "fractional"];
@@ -26,8 +27,8 @@ export function bookmakerFraction(odds) {
   const profit = hundredths - 100; // per 100 staked
   let best = null;
   for (const [numerator, denominator] of FRACTIONS) {
-    // numerator/denominator <= profit/100, in integers
-    if (numerator * 100 > profit * denominator) break;
+    // floor(100 * numerator / denominator) <= profit, in integers
+    if (Math.floor((numerator * 100) / denominator) > profit) break;
     best = [numerator, denominator];
   }
   if (best === null) return "";
