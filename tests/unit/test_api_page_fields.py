@@ -1,8 +1,10 @@
 """Read-only fields the pages show: a race's stake limits and the currency, and a bettor's
-notification choice as the read model holds it (off until they turn it on)."""
+notification choice as the read model holds it (off until they turn it on); for the console,
+the house's figures on a decided race and its list of bets."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 
 from betting import codec
 from betting.api.http import build_app
+from betting.api.race_reports import house_figures
 from betting.api.services import Services
 from betting.config import Settings
 from betting.domain.events import CreateRace
@@ -92,3 +95,52 @@ async def test_the_notification_choice_is_off_until_the_log_says_on(
     views.notifications["alice"] = False
     assert (await api.get(path, headers=alice)).json()["notifications"] is False
     assert (await api.get("/api/users/alice%0A/notifications", headers=alice)).status_code == 400
+
+
+ADMIN = {"Authorization": f"Bearer {SETTINGS.admin.token}"}
+
+
+def test_house_figures_count_accepted_money_only() -> None:
+    bets = {
+        "b1": {"race_id": "race-1", "status": "won", "stake_minor": 1_000, "payout_minor": 3_500},
+        "b2": {"race_id": "race-1", "status": "lost", "stake_minor": 2_000, "payout_minor": 0},
+        "b3": {"race_id": "race-1", "status": "rejected", "stake_minor": 9_999},
+        "b4": {"race_id": "race-1", "status": "accepted", "stake_minor": 500},
+        "b5": {"race_id": "race-2", "status": "won", "stake_minor": 7, "payout_minor": 70},
+        "b6": {"race_id": "race-1", "status": "refunded", "stake_minor": 300, "payout_minor": 300},
+    }
+    assert house_figures(bets, "race-1") == {
+        "staked_minor": 3_800,
+        "paid_minor": 3_800,
+        "house_pnl_minor": 0,
+        "settled_bets": 3,
+        "unsettled_bets": 1,
+    }
+    assert house_figures({}, "race-1")["house_pnl_minor"] == 0
+
+
+async def test_a_decided_race_book_has_the_house_figures(
+    views_and_api: tuple[Views, httpx.AsyncClient],
+) -> None:
+    views, api = views_and_api
+    assert "house" not in (await api.get("/admin/races/race-1", headers=ADMIN)).json()
+    view = views.races["race-1"]
+    view.header = dataclasses.replace(view.header, state=RaceState.SETTLED, placings=("red-dawn",))
+    views.bets["b1"] = {
+        "race_id": "race-1",
+        "status": "lost",
+        "stake_minor": 1_250,
+        "payout_minor": 0,
+    }
+    book = (await api.get("/admin/races/race-1", headers=ADMIN)).json()
+    assert book["placings"] == ["red-dawn"]
+    assert book["house"]["house_pnl_minor"] == 1_250 and book["house"]["settled_bets"] == 1
+
+
+async def test_race_bets_need_the_history_and_a_valid_race_id(
+    views_and_api: tuple[Views, httpx.AsyncClient],
+) -> None:
+    _, api = views_and_api
+    assert (await api.get("/admin/races/race-1/bets")).status_code == 401
+    assert (await api.get("/admin/races/race-1/bets", headers=ADMIN)).status_code == 503
+    assert (await api.get("/admin/races/-x/bets", headers=ADMIN)).status_code == 422
