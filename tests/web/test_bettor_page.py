@@ -29,6 +29,22 @@ pytestmark = pytest.mark.browser
 FRACTION_DENOMINATORS = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 25, 33, 50, 100}
 
 
+# WCAG 2 contrast of the connection pill's text on its background (both opaque colours).
+CONTRAST_OF_CONNECTION = """() => {
+  const style = getComputedStyle(document.getElementById('connection'));
+  const channels = (colour) => colour.match(/[\\d.]+/g).slice(0, 3).map(Number);
+  const luminance = (colour) => {
+    const [r, g, b] = channels(colour).map((c) => {
+      const s = c / 255;
+      return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [luminance(style.color), luminance(style.backgroundColor)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
 def user(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
@@ -200,9 +216,17 @@ async def test_the_page_recovers_after_the_connection_drops(
     await sign_in(page, served, user("carol"))
     await show_race(page, race_id)
     before = await price_of(page, "r4")
+    await page.click('.tile[data-runner-id="r4"]')
+    await page.fill("#slip-stake", "3")
 
     await browser_context.set_offline(True)
     await page.wait_for_selector("#connection:not([data-state=live])", timeout=40_000)
+    # No bet while the connection is down: the slip says so and its button is off.
+    await page.wait_for_selector("#slip-lock:not([hidden])")
+    assert await page.is_disabled("#slip-place")
+    await page.wait_for_selector("#connection[data-state=reconnecting]")
+    assert await page.evaluate(CONTRAST_OF_CONNECTION) >= 4.5
+    await page.screenshot(path=screenshot_path("bettor-offline-slip.png"), full_page=True)
     await simulated_bettor(served, race_id, "r4", bets=3)  # odds move while the page is away
     await browser_context.set_offline(False)
     await page.wait_for_selector("#connection[data-state=live]", timeout=40_000)
@@ -214,6 +238,9 @@ async def test_the_page_recovers_after_the_connection_drops(
     )
     # The page was not reloaded: the same document caught up.
     assert await page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    await page.wait_for_selector("#slip-lock", state="hidden")
+    await page.click("#slip-place")  # the slip took the moved price; the bet goes through
+    await page.locator("#slip-receipt").wait_for()
 
 
 async def test_a_race_suspended_in_play_and_settled_as_the_bettor_sees_it(
