@@ -163,3 +163,11 @@ def record_page_errors(page: Any) -> list[str]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     return errors
+
+
+def record_console_errors(page: Any) -> list[str]:
+    """What the browser's console reports as errors: a missing favicon's 404 among them."""
+    errors: list[str] = []
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("response", lambda response: response.status >= 400 and errors.append(response.url))
+    return errors

@@ -14,6 +14,7 @@ from tests.web.flows import (
     open_race,
     place_bet,
     price_of,
+    record_console_errors,
     record_page_errors,
     show_race,
     sign_in,
@@ -82,7 +83,12 @@ async def test_a_bet_is_placed_and_the_slip_turns_into_a_receipt(
     race_id = await open_race(served, "Acceptance Stakes")
     page = await browser_context.new_page()
     errors = record_page_errors(page)
+    console_errors = record_console_errors(page)
     await sign_in(page, served, user("alice"))
+    # The service worker that shows notifications on Android Chrome is registered.
+    assert await page.evaluate(
+        "navigator.serviceWorker.ready.then((r) => r.active.scriptURL.endsWith('/sw.js'))"
+    )
     # A new user's notifications are off, as the server holds them.
     await page.wait_for_selector("#notify-toggle:not([disabled])")
     assert not await page.is_checked("#notify-toggle")
@@ -135,7 +141,7 @@ async def test_a_bet_is_placed_and_the_slip_turns_into_a_receipt(
     await page.locator('#bets tr[data-status="accepted"]').wait_for()
     await page.wait_for_selector("#notify-toggle:checked:not([disabled])")
     assert await page.text_content("#bets-error") == ""
-    assert errors == []
+    assert errors == [] and console_errors == []
 
 
 async def test_a_moved_price_is_offered_in_the_slip(browser_context: Any, served: Served) -> None:

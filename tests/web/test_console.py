@@ -11,6 +11,7 @@ import pytest
 from tests.web.flows import (
     open_race,
     place_bet,
+    record_console_errors,
     record_page_errors,
     show_race,
     sign_in,
@@ -109,6 +110,7 @@ async def test_a_race_resulted_from_the_console_sends_the_win_notice(
 async def test_an_operator_creates_and_opens_a_race(browser_context: Any, served: Served) -> None:
     console = await browser_context.new_page()
     errors = record_page_errors(console)
+    console_errors = record_console_errors(console)
     await console.set_viewport_size(LAPTOP)
     await console.goto(f"{served.base_url}/console")
     await console.fill("#admin-token", ADMIN_TOKEN)
@@ -138,4 +140,4 @@ async def test_an_operator_creates_and_opens_a_race(browser_context: Any, served
     await console.click("#confirm-action")
     await console.locator("#race-rows tr[data-state=suspended]", has_text=name).wait_for()
     await console.screenshot(path=screenshot_path("console-created.png"), full_page=True)
-    assert errors == []
+    assert errors == [] and console_errors == []

@@ -68,3 +68,37 @@ def test_every_price_maps_to_a_short_fraction_that_never_reads_longer(
         numerator, _, denominator = (shown if shown != "Evens" else "1/1").partition("/")
         assert int(denominator) <= 100 and int(numerator) < 1000, (price, shown)
         previous = value
+
+
+def test_race_status_says_in_play_and_never_scheduled_past_the_start(
+    results: dict[str, object],
+) -> None:
+    assert results["raceStatus"] == [
+        ["Scheduled", "scheduled"],
+        ["Delayed", "delayed"],
+        ["Open", "open"],
+        ["Delayed", "delayed"],
+        ["In play", "in-play"],
+        ["In play, suspended", "suspended"],
+        ["Suspended", "suspended"],
+        ["Off", "closed"],
+        ["Settled", "settled"],
+        ["Void", "void"],
+    ]
+    assert results["countdown"] == [
+        "Starts in 1:05",
+        "Starts in 0:01",
+        "",
+        "",
+        "",
+        "Starts in 3 h 2 min",
+    ]
+
+
+def test_one_notice_per_race_sums_its_bets_in_money(results: dict[str, object]) -> None:
+    assert results["summarise"] == [
+        {"kind": "win", "text": "Cup: you won 35.00 EUR (your 2 bets)."},
+        {"kind": "loss", "text": "Cup: your bet lost."},
+        {"kind": "void", "text": "Cup: 20.00 EUR refunded (your 2 bets)."},
+        {"kind": "win", "text": "Cup: you won 1,500.00 EUR and 10.00 EUR refunded (your 2 bets)."},
+    ]
