@@ -52,8 +52,9 @@ def script(url_path: str, file: Path) -> Route:
 
 def web_routes(web_dir: Path = WEB_DIR) -> list[BaseRoute]:
     """`/` the bettor page, `/console` the operator console, `/sw.js` the bettor page's
-    service worker, `/static` web/, `/vendor` the SDK builds. Without node_modules (no `npm ci` yet) the server still starts; the vendor
-    files answer 404 and the pages cannot connect."""
+    service worker, `/static` web/, `/vendor` the SDK builds. Without node_modules (no
+    `npm ci` yet) the server still starts; the vendor files answer 404 and the pages cannot
+    connect."""
     modules = web_dir / "node_modules"
     vendor: list[BaseRoute] = [
         Mount(f"/{url_path}", app=StaticFiles(directory=modules / folder))

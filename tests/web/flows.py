@@ -168,6 +168,15 @@ def record_page_errors(page: Any) -> list[str]:
 def record_console_errors(page: Any) -> list[str]:
     """What the browser's console reports as errors: a missing favicon's 404 among them."""
     errors: list[str] = []
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.on("response", lambda response: response.status >= 400 and errors.append(response.url))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    def on_response(response: Any) -> None:
+        if response.status >= 400:
+            errors.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
     return errors
