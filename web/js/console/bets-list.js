@@ -50,7 +50,7 @@ export class RaceBets {
     const shown = this.bets.filter((bet) => this.matches(bet));
     const rows = shown.map((bet) => this.row(bet));
     if (rows.length === 0) {
-      rows.push(h("tr", {}, h("td", { colspan: 7, className: "muted" }, this.problem || "No bets match.")));
+      rows.push(h("tr", {}, h("td", { colspan: 7, className: "muted" }, this.problem || (this.bets.length ? "No bets match." : "No bets yet."))));
     }
     fill(this.elements.rows, rows);
     const more = this.more ? ` (the first ${SHOWN_MAX})` : "";

@@ -46,9 +46,12 @@ export function oddsChart(prices) {
   if (points.length === 1) points.push(`${WIDTH - PADDING},${points[0].split(",")[1]}`);
   const high = Math.max(...values);
   const lowest = Math.min(...values);
+  const label = (y, hundredths) =>
+    svg("text", { x: LEFT - 3, y, class: "axis-label", "text-anchor": "end" }, price(hundredths));
+  // One label for a flat line, at its height; otherwise the highest and the lowest price.
+  const flatAt = Number(points[0].split(",")[1]) + 3;
+  chart.append(...(high === lowest ? [label(flatAt, high)] : [label(PADDING + 6, high), label(plotBottom - 1, lowest)]));
   chart.append(
-    svg("text", { x: LEFT - 3, y: PADDING + 6, class: "axis-label", "text-anchor": "end" }, price(high)),
-    svg("text", { x: LEFT - 3, y: plotBottom - 1, class: "axis-label", "text-anchor": "end" }, price(lowest)),
     svg("polyline", { points: points.join(" ") }),
     svg("title", {}, `${values.length} prices, ${prices[0]} to ${prices.at(-1)}`),
   );
