@@ -38,9 +38,10 @@ export class BookView {
     if (race.version !== this.lastVersion) this.remember(race);
     this.elements.title.textContent = race.name;
     fill(this.elements.state, raceBadges(race));
+    const decided = race.house !== undefined;
     this.elements.summary.textContent =
-      `Version ${race.version}. Pool ${money(race.pool_minor)}; ` +
-      `worst case for the house ${signed(-race.race_liability_minor)}.`;
+      `Version ${race.version}. Pool ${money(race.pool_minor)}` +
+      (decided ? "." : `; worst case for the house ${signed(-race.race_liability_minor)}.`);
     this.renderResult(race);
     const worst = Math.max(1, ...race.runners.map((runner) => Math.abs(runner.liability_minor ?? 0)));
     fill(this.elements.rows, race.runners.map((runner) => this.row(runner, worst)));

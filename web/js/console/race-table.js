@@ -14,6 +14,8 @@ export const ACTIONS_BY_STATE = {
   void: [],
 };
 
+const DECIDED = new Set(["resulted", "settled", "void"]);
+
 export class RaceTable {
   constructor(tableBody, { onSelect, onAction }) {
     this.tableBody = tableBody;
@@ -80,7 +82,8 @@ export class RaceTable {
       h(
         "td",
         { className: `number ${race.race_liability_minor > 0 ? "loss" : "profit"}` },
-        signed(-race.race_liability_minor),
+        // Once decided there is no worst case left: the book shows the house's P&L instead.
+        DECIDED.has(race.state) ? "–" : signed(-race.race_liability_minor),
       ),
       h(
         "td",
