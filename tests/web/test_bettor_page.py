@@ -264,8 +264,12 @@ async def test_a_race_suspended_in_play_and_settled_as_the_bettor_sees_it(
         await page.locator("#slip-receipt").wait_for()
         await page.click("#slip-done")
 
+    await page.click('.tile[data-runner-id="r1"]')  # a slip open when the race is suspended
     await admin(served, "POST", f"/admin/races/{race_id}/suspend", {})
     await page.wait_for_selector("#suspended:not([hidden])")
+    await page.wait_for_selector("#slip-lock:has-text('Suspended')")
+    assert await page.is_disabled("#slip-place")
+    await page.keyboard.press("Escape")
     assert await page.locator(".tile:not([disabled])").count() == 0
     await page.screenshot(path=screenshot_path("bettor-suspended.png"), full_page=True)
     await admin(served, "POST", f"/admin/races/{race_id}/resume", {})

@@ -124,7 +124,11 @@ export class BetSlip {
     const bettable = this.race.state === "open" && Boolean(this.runner.odds);
     this.elements.fieldset.disabled = !this.connected || this.pending;
     this.elements.place.disabled = !this.connected || this.pending || !bettable;
-    this.elements.lock.hidden = this.connected;
+    const why = !this.connected
+      ? "Reconnecting: betting is paused until the connection is back."
+      : this.race.state === "suspended" ? "Suspended: betting will resume shortly." : "";
+    this.elements.lock.textContent = why;
+    this.elements.lock.hidden = why === "";
     this.elements.panel.dataset.locked = String(!this.connected);
   }
 
