@@ -287,6 +287,7 @@ async def test_a_race_suspended_in_play_and_settled_as_the_bettor_sees_it(
     await placings.wait_for(timeout=30_000)
     assert "1st Runner 2" in str(await placings.text_content())
     assert "2nd Runner 5" in str(await placings.text_content())
+    assert "Starts in" not in str(await page.text_content("#race-info"))  # no countdown now
 
     # One notice for the race, in names, with the total; it stays.
     notice = page.locator('.notice[data-kind="win"]')

@@ -188,7 +188,8 @@ export class RaceView {
   /** The line under the title: a countdown, or what can be done now. */
   renderInfo() {
     const { state, in_play: inPlay, scheduled_start_ms: startMs } = this.race;
-    const toGo = typeof startMs === "number" ? countdown(startMs) : "";
+    const before = ["scheduled", "open", "suspended"].includes(state) && !inPlay;
+    const toGo = before && typeof startMs === "number" ? countdown(startMs) : "";
     const lines = {
       open: inPlay ? "In play: tap a runner to bet at the live price." : "Tap a runner to bet.",
       scheduled: "Betting opens soon.",
@@ -199,7 +200,7 @@ export class RaceView {
       void: "The race is void: stakes are returned.",
     };
     const line = lines[state] ?? "Betting is not open on this race.";
-    this.elements.info.textContent = toGo && !inPlay ? `${toGo}. ${line}` : line;
+    this.elements.info.textContent = toGo ? `${toGo}. ${line}` : line;
   }
 
   pick(runnerId) {
