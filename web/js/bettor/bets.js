@@ -121,14 +121,19 @@ export class MyBets {
     const staked = placed.reduce((sum, bet) => sum + bet.stake_minor, 0);
     if (this.tab === "open") {
       const returns = placed.reduce((sum, bet) => sum + (returnMinor(bet.stake_minor, bet.odds) ?? 0), 0);
-      return fill(this.elements.totals, `Staked ${this.money(staked)} · potential returns ${this.money(returns)}`);
+      const text = `Staked ${this.money(staked)} · potential returns ${this.money(returns)}`;
+      return fill(this.elements.totals, text);
     }
     const returned = placed.reduce((sum, bet) => sum + (bet.payout_minor ?? 0), 0);
     const profit = returned - staked;
     fill(
       this.elements.totals,
       `Staked ${this.money(staked)} · returned ${this.money(returned)} · `,
-      h("span", { className: profit < 0 ? "loss" : "profit" }, `${profit < 0 ? "" : "+"}${this.money(profit)}`),
+      h(
+        "span",
+        { className: profit < 0 ? "loss" : "profit" },
+        `${profit < 0 ? "" : "+"}${this.money(profit)}`,
+      ),
     );
   }
 
@@ -147,10 +152,14 @@ export class MyBets {
         {},
         h("div", { className: "bet-runner" }, runner),
         h("div", { className: "muted" }, race),
-        h("div", { className: "bet-meta muted" }, [when, `Ref ${betReference(bet.bet_id)}`].filter(Boolean).join(" · ")),
+        h(
+          "div",
+          { className: "bet-meta muted" },
+          [when, `Ref ${betReference(bet.bet_id)}`].filter(Boolean).join(" · "),
+        ),
       ),
       h("td", { className: "number" }, formatMinor(bet.stake_minor)),
-      h("td", { className: "number bet-price" }, bet.odds ? formatOdds(bet.odds, this.display.oddsFormat()) : "–"),
+      h("td", { className: "number bet-price" }, formatOdds(bet.odds, this.display.oddsFormat())),
       h(
         "td",
         { className: "number" },

@@ -71,7 +71,11 @@ export class Notices {
       "div",
       { className: `notice notice-${kind}`, role: "status", dataset: { kind, key } },
       h("span", {}, text),
-      h("button", { type: "button", className: "close", "aria-label": "Dismiss", onclick: () => this.dismiss(key) }, "×"),
+      h(
+        "button",
+        { type: "button", className: "close", "aria-label": "Dismiss", onclick: () => this.dismiss(key) },
+        "×",
+      ),
     );
     if (known) known.replaceWith(item);
     else this.container.prepend(item);

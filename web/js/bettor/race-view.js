@@ -8,7 +8,14 @@ import { countdown, raceStatus } from "./races.js";
 
 const PLACES = ["1st", "2nd", "3rd", "4th"];
 const TICK_MS = 1000;
+const LISTED_FIELDS = [
+  "name", "in_play", "scheduled_start_ms", "placings", "stake_min_minor", "stake_max_minor",
+];
 const STAGE = { scheduled: 0, open: 1, suspended: 1, closed: 2, resulted: 3, settled: 4, void: 4 };
+
+function place(index) {
+  return PLACES[index] ?? `${index + 1}th`;
+}
 
 export class RaceView {
   constructor(realtime, elements, { onPick, onOdds, oddsFormat }) {
@@ -64,7 +71,7 @@ export class RaceView {
   /** Names, start, limits, placings and (if newer) prices from the race list. */
   update(race) {
     if (!race || race.race_id !== this.race?.race_id) return;
-    for (const key of ["name", "in_play", "scheduled_start_ms", "placings", "stake_min_minor", "stake_max_minor"]) {
+    for (const key of LISTED_FIELDS) {
       this.race[key] = race[key];
     }
     this.elements.name.textContent = race.name;
@@ -168,7 +175,7 @@ export class RaceView {
 
   renderPlacings() {
     const placings = this.race.placings ?? [];
-    const placed = new Map(placings.map((runnerId, index) => [runnerId, PLACES[index] ?? `${index + 1}th`]));
+    const placed = new Map(placings.map((runnerId, index) => [runnerId, place(index)]));
     for (const [runnerId, tile] of this.tiles) {
       tile.querySelector(".tile-place").textContent = placed.get(runnerId) ?? "";
       tile.classList.toggle("placed", placed.has(runnerId));
@@ -180,7 +187,7 @@ export class RaceView {
       this.elements.placings,
       h("b", {}, "Result: "),
       placings.map((runnerId, index) =>
-        h("span", { className: "placing" }, `${PLACES[index] ?? `${index + 1}th`} ${this.runner(runnerId)?.name ?? runnerId}`),
+        h("span", { className: "placing" }, `${place(index)} ${this.runner(runnerId)?.name ?? runnerId}`),
       ),
     );
   }

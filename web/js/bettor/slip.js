@@ -172,7 +172,8 @@ export class BetSlip {
 
   async send(bet) {
     this.betId = bet.bet_id;
-    this.myBets.put({ ...bet, status: "sending", reason: null, payout_minor: null, placed_at_ms: bet.client_sent_at_ms });
+    const placedAt = bet.client_sent_at_ms;
+    this.myBets.put({ ...bet, status: "sending", reason: null, payout_minor: null, placed_at_ms: placedAt });
     const format = this.display.oddsFormat();
     this.say("pending", `Placing ${this.money(bet.stake_minor)} at ${formatOdds(bet.odds, format)}…`);
     this.renderLock();
@@ -207,7 +208,12 @@ export class BetSlip {
     const format = this.display.oddsFormat();
     const potential = returnMinor(outcome.stake_minor, outcome.odds);
     const line = (label, value, name) =>
-      h("div", { className: "receipt-line" }, h("dt", {}, label), h("dd", { dataset: { field: name } }, value));
+      h(
+        "div",
+        { className: "receipt-line" },
+        h("dt", {}, label),
+        h("dd", { dataset: { field: name } }, value),
+      );
     fill(
       this.elements.receipt,
       h("p", { className: "receipt-title" }, "✓ Bet placed"),

@@ -50,7 +50,8 @@ export class RaceBets {
     const shown = this.bets.filter((bet) => this.matches(bet));
     const rows = shown.map((bet) => this.row(bet));
     if (rows.length === 0) {
-      rows.push(h("tr", {}, h("td", { colspan: 7, className: "muted" }, this.problem || (this.bets.length ? "No bets match." : "No bets yet."))));
+      const empty = this.problem || (this.bets.length ? "No bets match." : "No bets yet.");
+      rows.push(h("tr", {}, h("td", { colspan: 7, className: "muted" }, empty)));
     }
     fill(this.elements.rows, rows);
     const more = this.more ? ` (the first ${SHOWN_MAX})` : "";
@@ -67,7 +68,7 @@ export class RaceBets {
       h("td", {}, this.names.get(bet.runner_id) ?? bet.runner_id),
       h("td", { className: "number" }, money(bet.stake_minor)),
       h("td", { className: "number" }, bet.odds ?? "–"),
-      h("td", {}, h("span", { className: `badge bet-${result}` }, result), bet.reason ? ` ${bet.reason}` : ""),
+      h("td", {}, h("span", { className: `badge bet-${result}` }, result), bet.reason ? ` ${bet.reason}` : null),
       h("td", { className: "number" }, bet.settlement ? money(bet.settlement.payout_minor) : "–"),
     );
   }

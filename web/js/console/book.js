@@ -56,14 +56,19 @@ export class BookView {
       this.elements.result,
       placings.length
         ? h("span", { id: "book-placings" }, "Result: ",
-          placings.map((id, index) => `${PLACES[index] ?? `${index + 1}th`} ${names.get(id) ?? id}`).join(", "))
+          placings.map((id, index) => `${PLACES[index] ?? `${index + 1}th`} ${names.get(id) ?? id}`)
+            .join(", "))
         : null,
       house
         ? h(
           "span",
           { id: "book-house" },
           `House: staked ${money(house.staked_minor)}, paid ${money(house.paid_minor)}, `,
-          h("b", { className: house.house_pnl_minor < 0 ? "loss" : "profit" }, `P&L ${signed(house.house_pnl_minor)}`),
+          h(
+            "b",
+            { className: house.house_pnl_minor < 0 ? "loss" : "profit" },
+            `P&L ${signed(house.house_pnl_minor)}`,
+          ),
           house.unsettled_bets ? ` (${house.unsettled_bets} bets still to settle)` : "",
         )
         : null,
@@ -90,11 +95,18 @@ export class BookView {
       "tr",
       { dataset: { runnerId: runner.runner_id }, className: runner.active === false ? "inactive" : "" },
       h("td", {}, runner.name),
-      h("td", { className: "number" }, runner.odds ? `${runner.odds} (${bookmakerFraction(runner.odds)})` : "–"),
+      h(
+        "td",
+        { className: "number" },
+        runner.odds ? `${runner.odds} (${bookmakerFraction(runner.odds)})` : "–",
+      ),
       h("td", { className: "number" }, money(runner.stake_minor)),
       h(
         "td",
-        { className: `number house ${house < 0 ? "loss" : "profit"}`, title: house < 0 ? "the house loses this if it wins" : "the house makes this if it wins" },
+        {
+          className: `number house ${house < 0 ? "loss" : "profit"}`,
+          title: house < 0 ? "the house loses this if it wins" : "the house makes this if it wins",
+        },
         h("span", { className: "house-bar", style: `width: ${share}%` }),
         h("span", { className: "house-figure" }, signed(house)),
       ),

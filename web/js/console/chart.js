@@ -50,7 +50,10 @@ export function oddsChart(prices) {
     svg("text", { x: LEFT - 3, y, class: "axis-label", "text-anchor": "end" }, price(hundredths));
   // One label for a flat line, at its height; otherwise the highest and the lowest price.
   const flatAt = Number(points[0].split(",")[1]) + 3;
-  chart.append(...(high === lowest ? [label(flatAt, high)] : [label(PADDING + 6, high), label(plotBottom - 1, lowest)]));
+  const labels = high === lowest
+    ? [label(flatAt, high)]
+    : [label(PADDING + 6, high), label(plotBottom - 1, lowest)];
+  chart.append(...labels);
   chart.append(
     svg("polyline", { points: points.join(" ") }),
     svg("title", {}, `${values.length} prices, ${prices[0]} to ${prices.at(-1)}`),

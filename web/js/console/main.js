@@ -125,7 +125,8 @@ async function createRace(body, problem) {
     const { race_id: raceId } = await api.createRace(body);
     status("pending", `Creating ${body.name}…`);
     if (!(await untilRaceKnown(raceId))) {
-      return status("error", `${body.name} was sent (${raceId}) but has not appeared yet; it will show here once the engine has applied it.`);
+      const late = "has not appeared yet; it shows here once the engine has applied it";
+      return status("error", `${body.name} was sent (${raceId}) but ${late}.`);
     }
     status("ok", `Race ${body.name} created (${raceId}).`);
     await refreshRaces();
