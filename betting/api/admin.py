@@ -23,6 +23,7 @@ from starlette.routing import Route
 from betting import codec
 from betting.api.errors import HttpError, error_response, json_body
 from betting.api.openapi import ADMIN_OPENAPI
+from betting.api.race_reports import race_bets, with_house_figures
 from betting.api.services import Services
 from betting.domain import serial
 from betting.domain.book import command_allowed
@@ -69,6 +70,7 @@ def admin_routes(services: Services) -> list[Route]:
         Route("/admin/races", guarded(create_race), methods=["POST"]),
         Route("/admin/races", guarded(list_races), methods=["GET"]),
         Route("/admin/races/{race_id}", guarded(get_race), methods=["GET"]),
+        Route("/admin/races/{race_id}/bets", guarded(race_bets), methods=["GET"]),
         Route("/admin/races/{race_id}/{action}", guarded(race_action), methods=["POST"]),
         Route("/admin/bets/{bet_id}", guarded(get_bet), methods=["GET"]),
         Route("/admin/users/{user_id}/bets", guarded(user_bets), methods=["GET"]),
@@ -230,10 +232,11 @@ async def list_races(request: Request, services: Services) -> Response:
 
 
 async def get_race(request: Request, services: Services) -> Response:
-    view = ready_views(services).races.get(request.path_params["race_id"])
+    views = ready_views(services)
+    view = views.races.get(request.path_params["race_id"])
     if view is None:
         raise HttpError(404, f"no race {request.path_params['race_id']!r}")
-    return JSONResponse(view.book())
+    return JSONResponse(with_house_figures(view.book(), views.bets))
 
 
 async def get_bet(request: Request, services: Services) -> Response:

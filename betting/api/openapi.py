@@ -129,7 +129,15 @@ ADMIN_OPENAPI: dict[str, Any] = {
             },
             "get": {"summary": "Races with odds and book", "responses": _READ},
         },
-        "/admin/races/{race_id}": {"get": {"summary": "One race's book", "responses": _READ}},
+        "/admin/races/{race_id}": {
+            "get": {
+                "summary": "One race's book; once decided, the house's figures too",
+                "responses": _READ,
+            }
+        },
+        "/admin/races/{race_id}/bets": {
+            "get": {"summary": "A page of a race's bets, from the bet history", "responses": _READ}
+        },
         "/admin/races/{race_id}/{action}": {
             "post": {
                 "summary": "open, suspend, resume, start, close, result, void",

@@ -7,6 +7,7 @@ credential `/auth/token` issued for that user (401 without a good one, 403 for a
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -25,6 +26,8 @@ from betting.history import queries
 from betting.history.database import DatabaseUnavailable
 from betting.log.port import Outgoing
 
+# The one currency stakes and payouts are in (minor units: cents). A setting once there are two.
+CURRENCY = "EUR"
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="betting"'}
 PRIVATE = {"Cache-Control": "private, no-store"}
 
@@ -53,6 +56,8 @@ def public_routes(services: Services) -> list[Route]:
 
     async def notifications(request: Request) -> Response:
         try:
+            if request.method == "GET":
+                return notifications_view(request, services)
             return await set_notifications(request, services)
         except HttpError as error:
             return refusal(error)
@@ -61,7 +66,7 @@ def public_routes(services: Services) -> list[Route]:
         Route("/api/races", races, methods=["GET"]),
         Route("/api/users/{user_id}/bets", bets, methods=["GET"]),
         Route("/api/users/{user_id}/history", history, methods=["GET"]),
-        Route("/api/users/{user_id}/notifications", notifications, methods=["POST"]),
+        Route("/api/users/{user_id}/notifications", notifications, methods=["GET", "POST"]),
         Route("/api/config", config, methods=["GET"]),
     ]
 
@@ -101,7 +106,17 @@ def owner(request: Request, services: Services) -> str:
 def races_view(services: Services) -> dict[str, object]:
     views = ready_views(services)
     ordered = sorted(views.races.values(), key=lambda v: v.header.race.scheduled_start_ms)
-    return {"races": [view.public() for view in ordered]}
+    return {"races": [public_race(view) for view in ordered]}
+
+
+def public_race(view: Any) -> dict[str, object]:
+    """The read model's race, with the stake limits its bets are checked against."""
+    risk = view.header.race.risk
+    return {
+        **view.public(),
+        "stake_min_minor": risk.stake_min_minor,
+        "stake_max_minor": risk.stake_max_minor,
+    }
 
 
 def bets_view(services: Services, user_id: str) -> dict[str, object]:
@@ -131,7 +146,15 @@ def edge_config(services: Services) -> dict[str, object]:
         location = {"endpoint": endpoint, "port": edge.ably_port or None, "tls": edge.ably_tls}
     else:
         location = {"endpoint": edge.host, "port": services.edge_port or edge.port, "tls": False}
-    return {"edge": location, "bet_shards": edge.bet_shards}
+    return {"edge": location, "bet_shards": edge.bet_shards, "currency": CURRENCY}
+
+
+def notifications_view(request: Request, services: Services) -> Response:
+    """The user's choice as the log holds it: off until they turn it on. A choice just sent
+    shows here once the read model has read it."""
+    user_id = owner(request, services)
+    enabled = bool(ready_views(services).notifications.get(user_id, False))
+    return JSONResponse({"user_id": user_id, "notifications": enabled}, headers=PRIVATE)
 
 
 async def set_notifications(request: Request, services: Services) -> Response:

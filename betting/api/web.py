@@ -41,10 +41,20 @@ def page(url_path: str, file: Path) -> Route:
     return Route(url_path, endpoint, methods=["GET"])
 
 
+def script(url_path: str, file: Path) -> Route:
+    async def endpoint(request: Request) -> FileResponse:
+        return FileResponse(
+            file, media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+        )
+
+    return Route(url_path, endpoint, methods=["GET"])
+
+
 def web_routes(web_dir: Path = WEB_DIR) -> list[BaseRoute]:
-    """`/` the bettor page, `/console` the operator console, `/static` web/, `/vendor` the
-    SDK builds. Without node_modules (no `npm ci` yet) the server still starts; the vendor
-    files answer 404 and the pages cannot connect."""
+    """`/` the bettor page, `/console` the operator console, `/sw.js` the bettor page's
+    service worker, `/static` web/, `/vendor` the SDK builds. Without node_modules (no
+    `npm ci` yet) the server still starts; the vendor files answer 404 and the pages cannot
+    connect."""
     modules = web_dir / "node_modules"
     vendor: list[BaseRoute] = [
         Mount(f"/{url_path}", app=StaticFiles(directory=modules / folder))
@@ -54,6 +64,8 @@ def web_routes(web_dir: Path = WEB_DIR) -> list[BaseRoute]:
     return [
         page("/", web_dir / "index.html"),
         page("/console", web_dir / "console.html"),
+        # At the root, so its scope is the bettor page.
+        script("/sw.js", web_dir / "sw.js"),
         Mount("/static", app=PageFiles(directory=web_dir), name="static"),
         Mount("/vendor", routes=vendor, name="vendor"),
     ]

@@ -31,7 +31,8 @@ PUBLIC_OPENAPI: Schema = {
             "properties": {"user_id": {"type": "string", "maxLength": 64}}}}}}}},
         "/api/users/{user_id}/notifications": {"post": {"requestBody": {"content": {
             "application/json": {"schema": {"type": "object", "required": ["enabled"],
-                                             "properties": {"enabled": {"type": "boolean"}}}}}}}},
+                                             "properties": {"enabled": {"type": "boolean"}}}}}}},
+                                               "get": {}},
         "/api/users/{user_id}/bets": {"get": {}},
         "/api/users/{user_id}/history": {"get": {}},
         "/api/races": {"get": {}},

@@ -1,5 +1,7 @@
-"""Fixtures for the web pages in a real browser: `serve` on the real Kafka broker with its
-local edge, and Debian's Chromium driven headless by Playwright (never a downloaded browser).
+"""Fixtures for the web pages in a real browser: `serve` on the embedded default (in-memory
+log, SQLite history, local edge), and Debian's Chromium driven headless by Playwright (never a
+downloaded browser). The pipeline over Kafka has its own tests; the pages need only what
+serve answers, and a broker per session would cost the machine more than the pages do.
 
 Set-up: `apt-get install -y chromium` and `pip install playwright`; no `playwright install`.
 Without either, the browser tests are skipped with the reason.
@@ -13,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from tests.integration.kafka_pipeline import pipeline_env
 from tests.support.serve_process import free_port, start_serve
 from tests.web.serving import (
     ADMIN_TOKEN,
@@ -27,15 +28,15 @@ from tests.web.serving import (
 
 
 @pytest.fixture
-async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served]:
-    """`python -m betting serve` on Kafka, with its own topics, ports and admin token."""
-    env = pipeline_env(kafka_bootstrap, unique_name)
-    env["BETTING_TOPICS__SETTLEMENTS"] = f"{unique_name}.settlements"
-    env["BETTING_TOPICS__USERS"] = f"{unique_name}.users"
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """`python -m betting serve` on the embedded default, with its own ports, history file
+    and admin token."""
     http_port, edge_port = free_port(), free_port()
     process = start_serve(
         {
-            **env,
+            "BETTING_EVENT_LOG__KIND": "memory",
+            "BETTING_HISTORY__KIND": "sqlite",
+            "BETTING_HISTORY__SQLITE_PATH": str(tmp_path / "history.sqlite3"),
             "BETTING_SERVER__PORT": str(http_port),
             "BETTING_EDGE__PORT": str(edge_port),
             "BETTING_EDGE__BET_SHARDS": str(BET_SHARDS),

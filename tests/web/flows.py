@@ -4,6 +4,7 @@ simulated bettor on the official ably SDK, and the bettor page's sign-in and rac
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from typing import Any
@@ -88,6 +89,53 @@ async def simulated_bettor(served: Served, race_id: str, runner_id: str, bets: i
         await realtime.close()
 
 
+async def until_price_moves(served: Served, race_id: str, runner_id: str, before: str) -> str:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        race = await public_race(served, race_id)
+        prices = {runner["runner_id"]: runner["odds"] for runner in (race or {})["runners"]}
+        if prices.get(runner_id) not in (None, before):
+            return str(prices[runner_id])
+        assert time.monotonic() < deadline, f"{runner_id} stayed at {before}"
+        await asyncio.sleep(0.1)
+
+
+class OddsHold:
+    """Holds back the frames of odds channels on a page's websocket while `holding`, and
+    delivers them in order on `release`: a page that, for a moment, hears of no new price.
+    Nothing is dropped, so the vcdiff chain of deltas stays whole."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.held: list[str | bytes] = []
+        self.page_side: Any = None
+
+    def from_server(self, message: str | bytes) -> None:
+        text = message if isinstance(message, str) else message.decode("utf-8", "replace")
+        if self.holding and '"outbound:odds:' in text:
+            self.held.append(message)
+            return
+        self.page_side.send(message)
+
+    async def release(self) -> None:
+        self.holding = False
+        held, self.held = self.held, []
+        for message in held:
+            self.page_side.send(message)
+
+
+async def hold_odds(page: Any) -> OddsHold:
+    hold = OddsHold()
+
+    def route(websocket: Any) -> None:
+        server = websocket.connect_to_server()
+        hold.page_side = websocket
+        server.on_message(hold.from_server)
+
+    await page.route_web_socket(re.compile(r"^ws://"), route)
+    return hold
+
+
 async def sign_in(page: Any, served: Served, user_id: str) -> None:
     await page.goto(f"{served.base_url}/")
     await page.fill("#user-id", user_id)
@@ -101,7 +149,7 @@ async def show_race(page: Any, race_id: str) -> None:
 
 
 async def price_of(page: Any, runner_id: str) -> str:
-    text = await page.text_content(f'.tile[data-runner-id="{runner_id}"] .price-decimal')
+    text = await page.text_content(f'.tile[data-runner-id="{runner_id}"] .price-main')
     return str(text)
 
 
@@ -114,4 +162,21 @@ async def place_bet(page: Any, runner_id: str, stake: str) -> None:
 def record_page_errors(page: Any) -> list[str]:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def record_console_errors(page: Any) -> list[str]:
+    """What the browser's console reports as errors: a missing favicon's 404 among them."""
+    errors: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    def on_response(response: Any) -> None:
+        if response.status >= 400:
+            errors.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
     return errors

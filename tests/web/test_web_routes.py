@@ -39,6 +39,15 @@ async def test_page_modules_are_served_as_javascript(client: httpx.AsyncClient) 
     assert "javascript" in (await client.get("/static/js/lib/money.js")).headers["content-type"]
 
 
+async def test_the_service_worker_and_the_icon_are_served(client: httpx.AsyncClient) -> None:
+    worker = await client.get("/sw.js")
+    assert worker.status_code == 200
+    assert "javascript" in worker.headers["content-type"]
+    assert "notificationclick" in worker.text
+    icon = await client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+
+
 @pytest.mark.skipif(not MODULES.is_dir(), reason="npm ci in web/ first")
 async def test_the_sdk_builds_are_served(client: httpx.AsyncClient) -> None:
     module = await client.get("/vendor/ably/build/modular/index.mjs")

@@ -1,6 +1,7 @@
 // The bettor page: sign in by name, watch races and live odds, bet, hear outcomes and notices.
 import { byId } from "../lib/dom.js";
 import { getJson } from "../lib/http.js";
+import { savedOddsFormat, saveOddsFormat } from "../lib/odds-format.js";
 import { connectRealtime, watchConnection } from "../lib/realtime.js";
 import { MyBets } from "./bets.js";
 import { Notices } from "./notices.js";
@@ -11,6 +12,10 @@ import { BetSlip } from "./slip.js";
 
 const USER_KEY = "betting.user";
 const RACES_REFRESH_MS = 10_000;
+// The odds carry prices and state; whether a race is in play and its placings come with the
+// race list, read this often while a race that can still change is on screen.
+const RACE_FOLLOW_MS = 2_000;
+const FINAL_STATES = new Set(["settled", "void"]);
 // The server's one id rule (betting/domain/ids.py); JS `$` without the m flag is the very end.
 const USER_ID = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$/;
 
@@ -42,32 +47,45 @@ async function start(userId) {
   const session = new Session(userId);
   const realtime = connectRealtime(config.edge, userId, () => session.tokenRequest());
   byId("sign-out").addEventListener("click", () => signOut(realtime));
-  const page = buildPage(realtime, session, config.bet_shards);
+  const page = buildPage(realtime, session, config);
   watchConnection(realtime, byId("connection"), () => page.refresh());
   subscribeToMyChannel(realtime, userId, page);
   window.addEventListener("hashchange", () => page.route());
-  await page.refresh();
+  await Promise.all([page.refresh(), page.notices.load()]);
   setInterval(() => page.races.load(), RACES_REFRESH_MS);
+  setInterval(() => page.followRace(), RACE_FOLLOW_MS);
 }
 
-function buildPage(realtime, session, betShards) {
+function buildPage(realtime, session, config) {
   const userId = session.userId;
+  const display = oddsDisplay(config.currency ?? "");
   const races = new RaceList(byId("races"), byId("races-error"));
   const describe = (bet) => {
     const race = races.get(bet.race_id);
     const runner = race?.runners.find((r) => r.runner_id === bet.runner_id);
-    return `${runner?.name ?? bet.runner_id}, ${race?.name ?? bet.race_id}`;
+    return { runner: runner?.name ?? bet.runner_id, race: race?.name ?? bet.race_id };
   };
-  const myBets = new MyBets(session, byId("bets"), byId("bets-error"), describe);
-  const slip = new BetSlip(realtime, userId, betShards, myBets, slipElements());
+  const myBets = new MyBets(session, betsElements(), describe, display);
+  const slip = new BetSlip(realtime, userId, config.bet_shards, myBets, slipElements(), display);
   const raceView = new RaceView(realtime, raceElements(), {
     onPick: (race, runner) => slip.open(race, runner),
     onOdds: (race) => {
       races.updateState(race.race_id, race.state);
       slip.onOdds(race);
     },
+    oddsFormat: display.oddsFormat,
   });
-  const notices = new Notices(session, byId("notices"), byId("notify-toggle"));
+  const notices = new Notices(session, byId("notices"), byId("notify-toggle"), {
+    describeRace: (raceId) => races.get(raceId)?.name ?? raceId,
+    betsOfRace: (raceId) => [...myBets.bets.values()].filter((bet) => bet.race_id === raceId),
+    currency: display.currency,
+  });
+  byId("odds-format").addEventListener("change", () => {
+    display.setOddsFormat(byId("odds-format").value);
+    raceView.redraw();
+    slip.redraw();
+    myBets.render();
+  });
   byId("race-back").addEventListener("click", () => {
     window.location.hash = "";
   });
@@ -93,7 +111,30 @@ function buildPage(realtime, session, betShards) {
     myBets.render(); // names of races may have arrived
     route();
   };
-  return { races, myBets, slip, notices, route, refresh };
+  let settledSeen = null; // the race the list last said was final (the odds may say it first)
+  const followRace = async () => {
+    const raceId = raceView.race?.race_id;
+    if (!raceId || settledSeen === raceId) return;
+    await races.load();
+    const listed = races.get(raceId);
+    if (FINAL_STATES.has(listed?.state)) settledSeen = raceId;
+    raceView.update(listed);
+  };
+  return { races, myBets, slip, notices, route, refresh, followRace };
+}
+
+/** The currency, and the odds format the bettor chose (kept in this browser). */
+function oddsDisplay(currency) {
+  let format = savedOddsFormat();
+  byId("odds-format").value = format;
+  return {
+    currency,
+    oddsFormat: () => format,
+    setOddsFormat: (chosen) => {
+      format = chosen === "fractional" ? "fractional" : "decimal";
+      saveOddsFormat(format);
+    },
+  };
 }
 
 const SEEN_IDS_MAX = 10000;
@@ -109,7 +150,10 @@ function subscribeToMyChannel(realtime, userId, page) {
       page.myBets.applyOutcome(data);
       page.slip.onOutcome(data);
     },
-    settlement: (data) => page.myBets.applySettlement(data),
+    settlement: (data) => {
+      page.myBets.applySettlement(data);
+      page.notices.raceSettled(data.race_id);
+    },
     notice: (data) => page.notices.show(data),
   };
   const seen = new Set();
@@ -153,7 +197,9 @@ function raceElements() {
     name: byId("race-name"),
     state: byId("race-state"),
     info: byId("race-info"),
+    placings: byId("race-placings"),
     tiles: byId("tiles"),
+    suspended: byId("suspended"),
   };
 }
 
@@ -162,12 +208,29 @@ function slipElements() {
     panel: byId("slip"),
     runner: byId("slip-runner"),
     price: byId("slip-price"),
+    priceChange: byId("slip-price-change"),
+    lock: byId("slip-lock"),
     form: byId("slip-form"),
+    fieldset: byId("slip-fieldset"),
+    currency: byId("slip-currency"),
     stake: byId("slip-stake"),
+    limits: byId("slip-limits"),
+    quick: byId("slip-quick"),
+    acceptHigher: byId("slip-accept-higher"),
     returns: byId("slip-return"),
     place: byId("slip-place"),
+    receipt: byId("slip-receipt"),
     outcome: byId("slip-outcome"),
     close: byId("slip-close"),
+  };
+}
+
+function betsElements() {
+  return {
+    body: byId("bets"),
+    error: byId("bets-error"),
+    totals: byId("bets-totals"),
+    tabs: { open: byId("bets-tab-open"), settled: byId("bets-tab-settled") },
   };
 }
 

@@ -3,15 +3,39 @@
 import { fill, formatRelative, formatTime, h } from "../lib/dom.js";
 import { getJson } from "../lib/http.js";
 
-export const STATE_LABELS = {
+const STATE_LABELS = {
   scheduled: "Scheduled",
   open: "Open",
   suspended: "Suspended",
-  closed: "Closed",
-  resulted: "Resulted",
+  closed: "Off",
+  resulted: "Result in",
   settled: "Settled",
   void: "Void",
 };
+
+/**
+ * What a bettor reads for a race's status, as [label, kind]: "In play" while it runs, and a
+ * race past its start that has not started is "Delayed", never still "Scheduled" or "Open".
+ */
+export function raceStatus(race, nowMs = Date.now()) {
+  const { state, in_play: inPlay, scheduled_start_ms: startMs } = race;
+  const late = typeof startMs === "number" && startMs <= nowMs;
+  if (inPlay && (state === "open" || state === "suspended")) {
+    return state === "open" ? ["In play", "in-play"] : ["In play, suspended", "suspended"];
+  }
+  if (late && (state === "scheduled" || state === "open")) return ["Delayed", "delayed"];
+  return [STATE_LABELS[state] ?? state, state];
+}
+
+/** "Starts in 4:05", "Starts in 2 h 10 min"; "" once it is due. */
+export function countdown(startMs, nowMs = Date.now()) {
+  const seconds = Math.floor((startMs - nowMs) / 1000);
+  if (!(seconds > 0)) return "";
+  if (seconds >= 3600) {
+    return `Starts in ${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+  }
+  return `Starts in ${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
 
 export class RaceList {
   constructor(listElement, errorElement) {
@@ -64,13 +88,13 @@ export class RaceList {
           { className: "race-when muted" },
           `${formatTime(race.scheduled_start_ms)} (${formatRelative(race.scheduled_start_ms)})`,
         ),
-        stateBadge(race.state, race.in_play),
+        stateBadge(race),
       ),
     );
   }
 }
 
-export function stateBadge(state, inPlay) {
-  const label = inPlay && state === "open" ? "In play" : (STATE_LABELS[state] ?? state);
-  return h("span", { className: `badge state-${state}${inPlay ? " in-play" : ""}` }, label);
+export function stateBadge(race) {
+  const [label, kind] = raceStatus(race);
+  return h("span", { className: `badge state-${kind}`, dataset: { status: kind } }, label);
 }

@@ -1,4 +1,5 @@
-// The two commands that need more than a click: a result (finishing order) and a void (reason).
+// The commands that need more than a click: a result (finishing order), a void (reason), and
+// a confirmation, naming the race and what will happen, before result, void and suspend.
 import { fill, h } from "../lib/dom.js";
 
 const PLACES = ["1st", "2nd", "3rd"];
@@ -26,9 +27,12 @@ export function showResultForm(container, race, submit) {
     event.preventDefault();
     const placings = selects.map((select) => select.value).filter(Boolean);
     if (new Set(placings).size !== placings.length) return alertIn(form, "A runner is placed twice.");
-    submit(placings);
+    const names = placings.map((id, index) => `${PLACES[index]} ${nameOf(race, id)}`).join(", ");
+    confirmIn(container, `Result ${race.name}: ${names}? Every bet on it is settled; this cannot be undone.`,
+      "Confirm the result", () => submit(placings));
   });
   fill(container, form);
+  selects[0].focus();
 }
 
 export function showVoidForm(container, race, submit) {
@@ -42,9 +46,37 @@ export function showVoidForm(container, race, submit) {
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    submit(reason.value.trim());
+    const why = reason.value.trim();
+    confirmIn(container, `Void ${race.name} (${why})? Every stake on it is returned; this cannot be undone.`,
+      "Confirm the void", () => submit(why), "danger");
   });
   fill(container, form);
+  reason.focus();
+}
+
+/** A confirmation in place of the form: `onConfirm` runs only on the confirm button. */
+export function confirmIn(container, message, confirmLabel, onConfirm, kind = "") {
+  const confirm = h(
+    "button",
+    { type: "button", id: "confirm-action", className: kind, onclick: () => onConfirm() },
+    confirmLabel,
+  );
+  const panel = h(
+    "div",
+    { className: "action-form confirm", role: "alertdialog", "aria-label": confirmLabel },
+    h("p", {}, message),
+    confirm,
+    h("button", { type: "button", className: "secondary", onclick: () => fill(container) }, "Cancel"),
+  );
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") fill(container);
+  });
+  fill(container, panel);
+  confirm.focus();
+}
+
+function nameOf(race, runnerId) {
+  return race.runners.find((runner) => runner.runner_id === runnerId)?.name ?? runnerId;
 }
 
 function alertIn(form, message) {

@@ -37,6 +37,10 @@ export class AdminApi {
     return this.request(`/admin/races/${encodeURIComponent(raceId)}`);
   }
 
+  raceBets(raceId, limit) {
+    return this.request(`/admin/races/${encodeURIComponent(raceId)}/bets?limit=${limit}`);
+  }
+
   stats() {
     return this.request("/admin/stats");
   }

@@ -1,7 +1,8 @@
 // The operator console: create races, command them, watch the live book and the pipeline.
 import { byId, fill } from "../lib/dom.js";
-import { showResultForm, showVoidForm } from "./action-forms.js";
+import { confirmIn, showResultForm, showVoidForm } from "./action-forms.js";
 import { AdminApi, adminToken } from "./admin.js";
+import { RaceBets } from "./bets-list.js";
 import { BookView } from "./book.js";
 import { CreateRaceForm } from "./create-race.js";
 import { RaceTable } from "./race-table.js";
@@ -9,6 +10,11 @@ import { renderStats } from "./stats.js";
 
 const BOOK_REFRESH_MS = 1_000;
 const RACES_REFRESH_MS = 2_000;
+const BETS_REFRESH_EVERY = 3; // book refreshes per reload of the bets list (a database query)
+// A new race is in the read model once the engine has applied the command and the views
+// have read it: a few hundred ms, more under load. The console waits this long at most.
+const CREATED_WAIT_MS = 15_000;
+const CREATED_POLL_MS = 250;
 
 const api = new AdminApi((message) => askForToken(`Token refused: ${message}`));
 const status = (kind, text) => {
@@ -22,9 +28,21 @@ const book = new BookView({
   title: byId("book-title"),
   state: byId("book-state"),
   summary: byId("book-summary"),
+  result: byId("book-result"),
   rows: byId("book-rows"),
   actionForm: byId("action-form"),
 });
+const raceBets = new RaceBets(
+  {
+    rows: byId("race-bets-rows"),
+    status: byId("bets-status"),
+    runner: byId("bets-runner"),
+    user: byId("bets-user"),
+    count: byId("bets-count"),
+  },
+  api,
+);
+let bookRefreshes = 0;
 const table = new RaceTable(byId("race-rows"), { onSelect: selectRace, onAction: act });
 
 function askForToken(message = "") {
@@ -56,7 +74,11 @@ async function refreshRaces() {
 async function refreshBook() {
   if (!adminToken.get() || !book.raceId) return;
   try {
-    book.render(await api.race(book.raceId));
+    const race = await api.race(book.raceId);
+    book.render(race);
+    if (bookRefreshes++ % BETS_REFRESH_EVERY === 0 || raceBets.raceId !== race.race_id) {
+      await raceBets.load(race);
+    }
   } catch (error) {
     if (adminToken.get()) status("error", `Could not load the book: ${error.message}`);
   }
@@ -65,6 +87,7 @@ async function refreshBook() {
 function selectRace(raceId) {
   table.select(raceId);
   book.show(raceId);
+  bookRefreshes = 0;
   refreshBook();
 }
 
@@ -76,6 +99,10 @@ async function act(race, action) {
   }
   if (action === "void") {
     return showVoidForm(container, race, (reason) => command(race, "void", { reason }));
+  }
+  if (action === "suspend") {
+    const message = `Suspend ${race.name}? No bets are taken until it is resumed.`;
+    return confirmIn(container, message, "Confirm the suspension", () => command(race, "suspend"));
   }
   command(race, action);
 }
@@ -96,6 +123,11 @@ async function createRace(body, problem) {
   if (!body) return status("error", problem);
   try {
     const { race_id: raceId } = await api.createRace(body);
+    status("pending", `Creating ${body.name}…`);
+    if (!(await untilRaceKnown(raceId))) {
+      const late = "has not appeared yet; it shows here once the engine has applied it";
+      return status("error", `${body.name} was sent (${raceId}) but ${late}.`);
+    }
     status("ok", `Race ${body.name} created (${raceId}).`);
     await refreshRaces();
     selectRace(raceId);
@@ -103,6 +135,18 @@ async function createRace(body, problem) {
     status("error", `Could not create the race: ${error.message}`);
     throw error;
   }
+}
+
+/** Whether the read model shows the race within the wait: the operator sees what they did.
+ * It asks the list (which answers 200 either way), not the race (404 until it is there). */
+async function untilRaceKnown(raceId) {
+  const deadline = Date.now() + CREATED_WAIT_MS;
+  while (Date.now() < deadline) {
+    const { races } = await api.races();
+    if (races.some((race) => race.race_id === raceId)) return true;
+    await new Promise((resolve) => setTimeout(resolve, CREATED_POLL_MS));
+  }
+  return false;
 }
 
 function every(intervalMs, work) {

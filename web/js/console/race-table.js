@@ -14,6 +14,8 @@ export const ACTIONS_BY_STATE = {
   void: [],
 };
 
+const DECIDED = new Set(["resulted", "settled", "void"]);
+
 export class RaceTable {
   constructor(tableBody, { onSelect, onAction }) {
     this.tableBody = tableBody;
@@ -62,18 +64,27 @@ export class RaceTable {
       h(
         "td",
         {},
-        h("a", { onclick: () => this.onSelect(race.race_id) }, race.name),
+        h(
+          "button",
+          {
+            type: "button",
+            className: "link race-open",
+            "aria-label": `Open the book of ${race.name}`,
+            onclick: () => this.onSelect(race.race_id),
+          },
+          race.name,
+        ),
         h("div", { className: "muted" }, race.race_id),
       ),
-      h(
-        "td",
-        {},
-        h("span", { className: `badge state-${race.state}` }, race.state),
-        race.in_play ? h("span", { className: "badge in-play" }, "in play") : null,
-      ),
+      h("td", {}, raceBadges(race)),
       h("td", {}, formatTime(race.scheduled_start_ms)),
       h("td", { className: "number" }, money(race.pool_minor)),
-      h("td", { className: "number" }, money(race.race_liability_minor)),
+      h(
+        "td",
+        { className: `number ${race.race_liability_minor > 0 ? "loss" : "profit"}` },
+        // Once decided there is no worst case left: the book shows the house's P&L instead.
+        DECIDED.has(race.state) ? "–" : signed(-race.race_liability_minor),
+      ),
       h(
         "td",
         {},
@@ -98,6 +109,21 @@ export class RaceTable {
   }
 }
 
+/** The state, and "in play" only while the race runs (not once it is decided). */
+export function raceBadges(race) {
+  const running = race.in_play && (race.state === "open" || race.state === "suspended");
+  return [
+    h("span", { className: `badge state-${race.state}` }, race.state),
+    running ? h("span", { className: "badge in-play" }, "in play") : null,
+  ];
+}
+
 export function money(minor) {
   return typeof minor === "number" ? formatMinor(minor) : "–";
+}
+
+/** "+12.00" or "−50.00": the sign always shown, a true minus. */
+export function signed(minor) {
+  if (typeof minor !== "number" || Number.isNaN(minor)) return "–";
+  return minor < 0 ? `−${money(-minor)}` : `+${money(minor)}`;
 }
