@@ -26,7 +26,9 @@ import asyncio
 import bisect
 import contextlib
 import functools
+import math
 import multiprocessing
+import os
 import socket
 import sys
 import time
@@ -37,6 +39,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -89,6 +92,9 @@ KEEPALIVE_FRAME = bytes([0x8A, 0x80, 0, 0, 0, 0])
 KEEPALIVE_S = 5.0
 ACTION_NACK = b'{"action":2,'
 ECHO_PAYLOAD_BYTES = 300
+# What never arrived (an unanswered bet, an odds version never seen) counts as slower than
+# anything that did: a percentile that falls on it reads inf, never a flattering figure.
+NEVER_US = 2**62
 
 
 # -- timing bets ----------------------------------------------------------------------------
@@ -127,9 +133,9 @@ class Timings:
 
 
 def outcome_latencies(timings: Timings, bet_ids: Sequence[str]) -> list[int]:
-    """Publish to outcome (µs), sorted, of the bets that were answered."""
+    """Publish to outcome (µs), sorted; NEVER_US for a bet never answered."""
     heard, sent = timings.heard_ns, timings.sent_ns
-    return sorted((heard[b] - sent[b]) // 1000 for b in bet_ids if b in heard)
+    return sorted((heard[b] - sent[b]) // 1000 if b in heard else NEVER_US for b in bet_ids)
 
 
 def bet(bet_id: str, n: int, versions: dict[str, int]) -> dict[str, Any]:
@@ -159,20 +165,12 @@ class ProtocolBettor(Subscriber):
         super().__init__(SubscriberStats(), True, True, ready)
         self.user_id, self.shard_channel, self.timings = user_id, shard_channel, timings
         self.serial = 0
+        self.channel, self.attach_params = user_channel(user_id), USER_CHANNEL_PARAMS
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
         query = f"?key={KEY}&clientId={self.user_id}&format=json&v=5&heartbeats=true"
         transport.write(UPGRADE_REQUEST.format(query=query).encode())  # type: ignore[attr-defined]
-
-    def on_handshake_frame(self, payload: bytes) -> None:
-        action = orjson.loads(payload).get("action")
-        if action == 4 and self.transport is not None:
-            channel = user_channel(self.user_id)
-            attach = {"action": 10, "channel": channel, "params": USER_CHANNEL_PARAMS}
-            self.transport.write(masked_frame(orjson.dumps(attach)))
-        elif action == 11:
-            self.ready.set_result(None)
 
     def on_frame(self, payload: bytes | bytearray) -> None:
         if not self.ready.done():
@@ -183,7 +181,7 @@ class ProtocolBettor(Subscriber):
                 if message.get("name") == "outcome":
                     self.timings.heard(message["data"], now_ns)
         elif payload.startswith(ACTION_NACK):
-            self.timings.nacks += 1
+            self.timings.nacks += int(orjson.loads(payload).get("count", 1))
 
     def place(self, bet: dict[str, Any]) -> None:
         data = orjson.dumps(bet).decode()
@@ -249,15 +247,9 @@ class Watcher(Subscriber):
         super().__init__(stats, sampled, True, ready)
         self.race_id = race_id
         self.arrivals: dict[int, int] = {}  # version -> wall-clock ns
-
-    def on_handshake_frame(self, payload: bytes) -> None:
-        action = orjson.loads(payload).get("action")
-        if action == 4 and self.transport is not None:
-            params = {} if self.sampled else {"delta": "vcdiff"}
-            attach = {"action": 10, "channel": odds_channel(self.race_id), "params": params}
-            self.transport.write(masked_frame(orjson.dumps(attach)))
-        elif action == 11:
-            self.ready.set_result(None)
+        self.channel = odds_channel(race_id)
+        if sampled:
+            self.attach_params = {}
 
     def on_frame(self, payload: bytes | bytearray) -> None:
         if not self.ready.done():
@@ -365,7 +357,8 @@ def odds_latencies(
     timings: Timings, bet_ids: Sequence[str], arrivals: list[tuple[str, dict[int, int]]]
 ) -> tuple[list[int], int]:
     """Per accepted bet and sampled watcher of its race: publish to the first version above
-    the one it was decided at (µs), sorted; and how many such versions never arrived."""
+    the one it was decided at (µs, NEVER_US where it never came), sorted; and how many
+    such versions never arrived."""
     by_race: dict[str, list[tuple[list[int], list[int]]]] = {}
     for race_id, seen in arrivals:
         versions = sorted(seen)
@@ -381,6 +374,7 @@ def odds_latencies(
             index = bisect.bisect_left(versions, version + 1)
             if index == len(versions):
                 missing += 1
+                latencies.append(NEVER_US)
             else:
                 latencies.append((times[index] - sent_ns) // 1000)
     latencies.sort()
@@ -404,6 +398,11 @@ class LoopResult:
     nacks: int
     odds_messages_per_s: float
     to_decided_us: list[int]  # publish to the engine's clock reading for the bet's batch
+    serve_cpu_percent: float  # of one core, over the measured span
+
+
+def progress(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} loop: {text}", file=sys.stderr, flush=True)
 
 
 def free_port() -> int:
@@ -439,7 +438,7 @@ async def run_loop_phase(bootstrap: str, args: argparse.Namespace) -> LoopResult
             "BETTING_EDGE__API_KEY": KEY,  # the key the raw clients connect with
         }
     )
-    settings = config.load(environ=env)
+    settings = config.load(environ={**os.environ, **env})  # serve's, as it will read them
     event_log = KafkaLog(settings.kafka.__class__(bootstrap=bootstrap))
     await event_log.start()
     await event_log.ensure_topics(topic_specs(settings))
@@ -447,14 +446,19 @@ async def run_loop_phase(bootstrap: str, args: argparse.Namespace) -> LoopResult
     server = start_serve(env)
     try:
         await wait_ready(f"http://127.0.0.1:{api_port}", server)
-        return await measure_loop(args, settings, api_port, edge_port)
+        progress("serve is ready")
+        return await measure_loop(args, settings, api_port, edge_port, server.pid)
     finally:
         stop_serve(server)
         await event_log.stop()
 
 
 async def measure_loop(
-    args: argparse.Namespace, settings: config.Settings, api_port: int, edge_port: int
+    args: argparse.Namespace,
+    settings: config.Settings,
+    api_port: int,
+    edge_port: int,
+    serve_pid: int,
 ) -> LoopResult:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
@@ -465,8 +469,8 @@ async def measure_loop(
     loop = asyncio.get_running_loop()
     try:
         await loop.run_in_executor(None, receive_or_fail, parent, process)
-        print(f"loop: {args.watchers} watchers attached", file=sys.stderr, flush=True)
-        result = await bet_and_time(args, settings, api_port, edge_port)
+        progress(f"{args.watchers} watchers attached")
+        result = await bet_and_time(args, settings, api_port, edge_port, serve_pid)
         await asyncio.sleep(ODDS_SETTLE_S)
         parent.send("report")
         odds_rate, arrivals = await loop.run_in_executor(None, receive_or_fail, parent, process)
@@ -475,7 +479,7 @@ async def measure_loop(
         process.join(10)
         if process.is_alive():
             process.kill()
-    timings, measured, placed_s, sdk_us = result
+    timings, measured, placed_s, sdk_us, serve_cpu = result
     odds_us, missing = odds_latencies(timings, measured, arrivals)
     outcome_us = outcome_latencies(timings, measured)
     return LoopResult(
@@ -485,7 +489,7 @@ async def measure_loop(
         sdk_outcome_us=sdk_us,
         odds_us=odds_us,
         odds_missing=missing,
-        unanswered=len(measured) - len(outcome_us),
+        unanswered=outcome_us.count(NEVER_US),
         accepted=sum(b in timings.accepted for b in measured),
         rejected=Counter(timings.rejected[b] for b in measured if b in timings.rejected),
         to_decided_us=sorted(
@@ -495,14 +499,20 @@ async def measure_loop(
         ),
         nacks=timings.nacks,
         odds_messages_per_s=odds_rate,
+        serve_cpu_percent=serve_cpu,
     )
 
 
 async def bet_and_time(
-    args: argparse.Namespace, settings: config.Settings, api_port: int, edge_port: int
-) -> tuple[Timings, list[str], float, list[int]]:
+    args: argparse.Namespace,
+    settings: config.Settings,
+    api_port: int,
+    edge_port: int,
+    serve_pid: int,
+) -> tuple[Timings, list[str], float, list[int], float]:
     """Warm up, then place bets for the measured span; the timings of both, the measured
-    bets' ids, how long placing them took, and the SDK bettors' outcome latencies (µs)."""
+    bets' ids, how long placing them took, the SDK bettors' outcome latencies (µs) and
+    serve's CPU over the span (% of one core)."""
     run = uuid.uuid4().hex[:6]
     shards = settings.edge.bet_shards
     sdk_count = min(SDK_BETTORS, args.bettors - 1)
@@ -533,10 +543,12 @@ async def bet_and_time(
 
     try:
         after_warm = await pace(args.rate, args.warm_seconds, place("w"))
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds(serve_pid)
         end = await pace(args.rate, args.seconds, place("m"), after_warm)
         placed_s = time.perf_counter() - started
+        serve_cpu = 100 * (cpu_seconds(serve_pid) - cpu_started) / placed_s
         measured = [f"{run}-m{n}" for n in range(after_warm, end)]
+        progress("placed; waiting for the outcomes")
         await drain(timings, measured)
     finally:
         alive.cancel()
@@ -544,7 +556,16 @@ async def bet_and_time(
         for bettor in raw:
             if bettor.transport is not None:
                 bettor.transport.close()
-    return timings, measured, placed_s, outcome_latencies(timings, sdk_ids)
+    return timings, measured, placed_s, outcome_latencies(timings, sdk_ids), serve_cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU so far (Linux's /proc); nan elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def drain(timings: Timings, bet_ids: list[str]) -> None:
@@ -614,12 +635,16 @@ async def websocket_round_trip(
 
 
 def ms(latencies_us: Sequence[int], percent: int) -> float:
+    """A percentile in ms: inf when it falls on what never arrived, nan without samples."""
     value = percentile(latencies_us, percent)
-    return float("nan") if value is None else value / 1000
+    if value is None:
+        return math.nan
+    return math.inf if value == NEVER_US else value / 1000
 
 
 async def run(bootstrap: str, args: argparse.Namespace) -> tuple[LoopResult, RoundTrip, list[int]]:
     result = await run_loop_phase(bootstrap, args)
+    progress("serve stopped; the ceilings")
     kafka = await transactional_round_trip(
         bootstrap, args.rate, args.ceiling_seconds, args.warm_seconds
     )
@@ -647,6 +672,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     raise_fd_limit()  # serve inherits it: it holds a socket per watcher
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     with broker_address() as bootstrap:
         result, kafka, websocket = asyncio.run(run(bootstrap, args))
     outcome_p99, kafka_p99 = ms(result.outcome_us, 99), ms(kafka.latencies_us, 99)
@@ -654,7 +680,8 @@ def main(argv: list[str]) -> int:
     figures = [
         f"placed {result.placed} bets in the measured span at {result.placed_per_s:.0f} bets/s; "
         f"{result.accepted} accepted, rejected {dict(result.rejected) or 'none'}, "
-        f"{result.nacks} NACKed, {result.unanswered} without an outcome",
+        f"{result.nacks} NACKed, {result.unanswered} without an outcome; serve used "
+        f"{result.serve_cpu_percent:.0f}% of one core",
         f"outcome: p50 {ms(result.outcome_us, 50):.1f} ms, p99 {outcome_p99:.1f} ms; "
         f"publish to its batch's clock reading in the engine (`decided_at_ms`) p50 "
         f"{ms(result.to_decided_us, 50):.1f} ms, p99 {ms(result.to_decided_us, 99):.1f} ms; "
@@ -681,7 +708,8 @@ def main(argv: list[str]) -> int:
     )
     print(line, flush=True)
     if not args.no_record:
-        record("loop", line, [*figures, *method(args)])
+        load_line = f"Load average (1, 5, 15 min) when the run began: {load}."
+        record("loop", line, [*figures, *method(args), load_line])
     return 0
 
 
