@@ -332,7 +332,8 @@ async def run_watchers(port: int, count: int, pipe: Connection) -> None:
     stats = SubscriberStats()
     readies = ready_futures(count)
     watchers = [
-        Watcher(f"{PHASE}-race-{n % RACES}", n % SAMPLE_EVERY == 0, stats, readies[n])
+        # Sampled across the races alike: watcher n watches race n % RACES.
+        Watcher(f"{PHASE}-race-{n % RACES}", n // RACES % SAMPLE_EVERY == 0, stats, readies[n])
         for n in range(count)
     ]
     await open_connections(port, watchers)
