@@ -149,7 +149,7 @@ class OutcomeReader:
             if value["reason"]:
                 self.rejected[str(value["reason"])] = self.rejected.get(str(value["reason"]), 0) + 1
         else:
-            self.versions[str(value["race_id"])] = int(value["version"])  # type: ignore[call-overload]
+            self.versions[str(value["race_id"])] = int(value["version"])
 
     async def wait_for(self, bet_ids: list[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
