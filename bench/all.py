@@ -3,11 +3,11 @@ docs/benchmarks.md."""
 
 from __future__ import annotations
 
-from bench import calibration, engine, fanout, pipeline
+from bench import calibration, engine, fanout, loop, pipeline
 
 
 def main(argv: list[str]) -> int:
-    for bench in (engine, pipeline, fanout, calibration):
+    for bench in (engine, pipeline, fanout, loop, calibration):
         status = bench.main([])
         if status:
             return status

@@ -93,6 +93,8 @@ class Subscriber(asyncio.Protocol):
         self.buffer = bytearray()
         self.upgraded = False
         self.transport: asyncio.Transport | None = None
+        self.channel = CHANNEL  # what it attaches to, and with which params
+        self.attach_params = {"delta": "vcdiff"}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
@@ -145,7 +147,7 @@ class Subscriber(asyncio.Protocol):
     def on_handshake_frame(self, payload: bytes) -> None:
         action = orjson.loads(payload).get("action")
         if action == 4 and self.transport is not None:
-            attach = {"action": 10, "channel": CHANNEL, "params": {"delta": "vcdiff"}}
+            attach = {"action": 10, "channel": self.channel, "params": self.attach_params}
             self.transport.write(masked_frame(orjson.dumps(attach)))
         elif action == 11:
             self.ready.set_result(None)

@@ -149,7 +149,7 @@ class OutcomeReader:
             if value["reason"]:
                 self.rejected[str(value["reason"])] = self.rejected.get(str(value["reason"]), 0) + 1
         else:
-            self.versions[str(value["race_id"])] = int(value["version"])  # type: ignore[call-overload]
+            self.versions[str(value["race_id"])] = int(value["version"])
 
     async def wait_for(self, bet_ids: list[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -237,6 +237,15 @@ def start_serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def stop_serve(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()  # never leave a serve behind to load the next run
+        raise
+
+
 async def run(
     bootstrap: str, count: int, rate: int, seconds: float, warm_seconds: float
 ) -> dict[str, float]:
@@ -268,12 +277,7 @@ async def run(
         reading.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reading
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()  # never leave a serve behind to load the next run
-            raise
+        stop_serve(server)
         await event_log.stop()
     print(f"rejections by reason: {reader.rejected or 'none'}")
     return {"rate": rate_burst, "ceiling": ceiling, **paced}

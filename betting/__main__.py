@@ -94,7 +94,7 @@ def run_edge() -> int:
 def run_bench(argv: list[str]) -> int:
     if not argv:
         print(
-            "usage: python -m betting bench {engine|pipeline|fanout|calibration|all}",
+            "usage: python -m betting bench {engine|pipeline|fanout|loop|calibration|all}",
             file=sys.stderr,
         )
         return 2
