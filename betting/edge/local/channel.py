@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import secrets
@@ -18,6 +19,7 @@ from betting.edge.local.delta import vcdiff_encode
 from betting.edge.local.messages import ChannelMessage, join_encoding, render
 from betting.edge.local.protocol import (
     Action,
+    EdgeError,
     FrameCache,
     ProtocolMessage,
     WireFormat,
@@ -142,6 +144,39 @@ class HistoryEntry:
     size: int = 0
 
 
+GROUP_MESSAGES_MAX = 1_000  # messages per handler call, from however many publishes
+
+
+class _Waiting:
+    """A publish waiting for its channel's handler, and how it went."""
+
+    __slots__ = ("connection_id", "done", "error", "messages")
+
+    def __init__(self, messages: Sequence[ChannelMessage], connection_id: str | None) -> None:
+        self.messages = messages
+        self.connection_id = connection_id
+        self.done = asyncio.Event()
+        self.error: BaseException | None = None
+
+    def finish(self, error: BaseException | None) -> None:
+        self.error = error
+        self.done.set()
+
+
+def _take_group(channel: Channel) -> list[_Waiting]:
+    """The waiting publishes, oldest first, up to `GROUP_MESSAGES_MAX` messages (at least one
+    publish, however large)."""
+    taken, count = 0, 0
+    for waiting in channel.waiting:
+        if taken and count + len(waiting.messages) > GROUP_MESSAGES_MAX:
+            break
+        taken += 1
+        count += len(waiting.messages)
+    group = channel.waiting[:taken]
+    del channel.waiting[:taken]
+    return group
+
+
 class Channel:
     """History is bounded three ways: `history_per_channel` entries, `history_bytes_max`
     bytes, and `history_retention_ms` of age (Ably keeps 2 minutes without persistence)."""
@@ -159,7 +194,8 @@ class Channel:
         # When the newest entry the bounded history dropped was received: a rewind reaching
         # back past it is missing messages.
         self.evicted_received_ms: int | None = None
-        self.handler_lock = asyncio.Lock()
+        self.waiting: list[_Waiting] = []  # publishes for the handler's next call
+        self.runner: asyncio.Task[None] | None = None
         self._seen_ids: OrderedDict[str, None] = OrderedDict()
         self._seen_ids_max = settings.dedupe_ids_per_channel
 
@@ -331,6 +367,7 @@ class ChannelRegistry:
         self.instance = secrets.token_hex(4)
         self._channels: dict[str, Channel] = {}
         self._handlers: dict[str, ChannelHandler] = {}
+        self._runners: set[asyncio.Task[None]] = set()
 
     def get(self, name: str) -> Channel:
         """The channel, made if need be; callers check the name and capability first."""
@@ -376,15 +413,72 @@ class ChannelRegistry:
         self, name: str, messages: Sequence[ChannelMessage], connection_id: str | None
     ) -> None:
         """Run the channel's handler (if any) before anyone sees or is told of the messages.
-        The lock keeps handler order, history order and fan-out order the same."""
+
+        Publishes from many connections that arrive while the handler is busy go to it
+        together in its next call (a group commit: one log round trip for all of them rather
+        than one each), in arrival order, which is also their history and fan-out order. A
+        refusal (a 400-class error) of a group's call is one client's mistake: each publish
+        of the group is then handled alone, so it fails only its own. A publisher that stops
+        waiting (its deadline passed) leaves its messages in the group: they may still be
+        kept, as before."""
         channel = self.get(name)
         handler = self._handlers.get(name)
         if handler is None:
             channel.commit(messages, connection_id)
             self.release_if_idle(name)  # when every message was a repeat
             return
-        async with channel.handler_lock:
-            fresh = channel.fresh(messages)
+        waiting = _Waiting(messages, connection_id)
+        channel.waiting.append(waiting)
+        if channel.runner is None or channel.runner.done():
+            channel.runner = asyncio.create_task(self._drain(name, channel, handler))
+            self._runners.add(channel.runner)
+            channel.runner.add_done_callback(self._runners.discard)
+        await waiting.done.wait()
+        if waiting.error is not None:
+            raise waiting.error
+
+    async def _drain(self, name: str, channel: Channel, handler: ChannelHandler) -> None:
+        try:
+            while channel.waiting:
+                await self._handle_group(name, channel, handler, _take_group(channel))
+        except asyncio.CancelledError:
+            for waiting in channel.waiting:  # the edge is stopping
+                waiting.finish(EdgeError(50000, 500, "Edge stopping; message not accepted"))
+            channel.waiting.clear()
+            raise
+
+    async def _handle_group(
+        self, name: str, channel: Channel, handler: ChannelHandler, group: list[_Waiting]
+    ) -> None:
+        fresh = channel.fresh([message for waiting in group for message in waiting.messages])
+        try:
             if fresh:
                 await handler(name, fresh)
-            channel.commit(fresh, connection_id)
+        except EdgeError as error:
+            if len(group) > 1 and 400 <= error.info.status_code < 500:
+                for waiting in group:
+                    await self._handle_group(name, channel, handler, [waiting])
+                return
+            for waiting in group:
+                waiting.finish(error)
+            return
+        except asyncio.CancelledError:
+            for waiting in group:
+                waiting.finish(EdgeError(50000, 500, "Edge stopping; message not accepted"))
+            raise
+        except Exception as error:
+            for waiting in group:
+                waiting.finish(error)
+            return
+        for waiting in group:
+            channel.commit(waiting.messages, waiting.connection_id)
+            waiting.finish(None)
+
+    async def stop(self) -> None:
+        """Cancel the handler runs in flight: their publishers are told it failed."""
+        runners = list(self._runners)
+        for runner in runners:
+            runner.cancel()
+        for runner in runners:
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner

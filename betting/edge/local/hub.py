@@ -132,6 +132,7 @@ class Hub:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
+        await self.channels.stop()
 
     async def _tick(self) -> None:
         """Unsolicited heartbeats: the Python SDK counts only protocol messages as activity."""
