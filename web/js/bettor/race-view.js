@@ -49,8 +49,10 @@ export class RaceView {
     this.tiles.clear();
     for (const runner of this.race.runners) this.addTile(runner);
     this.renderState();
+    // rewind=1: a re-attach that cannot resume (the edge restarted, or this page reconnected
+    // elsewhere) starts from the newest odds, not from the next change, which may never come.
     this.channel = this.realtime.channels.get(`outbound:odds:${race.race_id}`, {
-      params: { delta: "vcdiff" },
+      params: { delta: "vcdiff", rewind: "1" },
     });
     this.listener = (message) => this.applyOdds(message.data);
     return this.channel.subscribe("odds", this.listener).catch((error) => {
