@@ -212,7 +212,7 @@ def test_rule_4_reduces_bets_struck_before_the_withdrawal_only() -> None:
     assert (before.result, before.deduction_pence) == (SettlementResult.WON, deduction)
     assert before.payout_minor == winning_payout_minor(1_000, odds_before, 1, deduction)
     assert before.payout_minor < payout_minor(1_000, odds_before)
-    assert (on_withdrawn.result, on_withdrawn.payout_minor) == (SettlementResult.VOID, 500)
+    assert (on_withdrawn.result, on_withdrawn.payout_minor) == (SettlementResult.REFUNDED, 500)
     assert (after.result, after.deduction_pence) == (SettlementResult.WON, 0)
     assert settle(book)[0].payout_minor == payout_minor(1_000, odds_before)  # without records
 
@@ -221,7 +221,7 @@ def test_a_void_race_refunds_every_stake_whatever_was_withdrawn() -> None:
     book, withdrawals = withdrawn_race()
     book.apply(VoidRace(RACE_ID, "abandoned", at_ms=5_000))
     settlements = settle_race(book, withdrawals)
-    assert all(s.result is SettlementResult.VOID for s in settlements)
+    assert all(s.result is SettlementResult.REFUNDED for s in settlements)
     assert house_result_minor(settlements) == 0
 
 
