@@ -202,7 +202,7 @@ def test_an_invalid_answer_under_a_decided_bet_is_caught() -> None:
 
 
 def test_no_known_finding_is_left_and_strict_passes(capsys: pytest.CaptureFixture[str]) -> None:
-    assert KNOWN_FINDINGS == frozenset()
+    assert frozenset() == KNOWN_FINDINGS
     assert cli.main(["--seed", "3", "--bets", str(BETS), "--strict"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert re.fullmatch(r"sim: 1 seeds, \d+ bets, \d+ faults, 0 violations, [\d.]+ s", last)

@@ -41,7 +41,9 @@ def good_records() -> list[Outgoing]:
     key = RACE_ID.encode()
     return [
         Outgoing(T.book_changelog, key, book.snapshot(with_outcomes=False), 0),
-        Outgoing(T.book_changelog, f"{RACE_ID}/alice/b1".encode(), codec.encode_outcome(OUTCOME), 0),
+        Outgoing(
+            T.book_changelog, f"{RACE_ID}/alice/b1".encode(), codec.encode_outcome(OUTCOME), 0
+        ),
         Outgoing(T.odds, key, codec.encode_odds(book.odds_snapshot(5)), 0),
         Outgoing(T.settlements, key, codec.encode_settlement(SETTLEMENT), 0),
         Outgoing(T.users, b"alice", codec.encode_preference(True), 0),
