@@ -103,9 +103,8 @@ async def test_the_attacks_on_bet_identity_and_every_end_of_a_bet(served: Served
         assert (reused["status"], reused["reason"]) == ("rejected", "BET_ID_REUSED")
         mine = await bets_of(served, "alice")
         assert list(mine) == [("gp-a", "shared-1")]
-        assert (mine[("gp-a", "shared-1")]["stake_minor"], mine[("gp-a", "shared-1")]["status"]) == (
-            2_000, "accepted",
-        )  # fmt: skip
+        kept = mine[("gp-a", "shared-1")]
+        assert (kept["stake_minor"], kept["status"]) == (2_000, "accepted")
         status, admin_view = await acall(api, "GET", "/admin/users/bob/bets/shared-1")
         assert status == 200 and (admin_view["race_id"], admin_view["stake_minor"]) == (
             "gp-b",

@@ -145,9 +145,7 @@ class NoVoidRefund(_Planted):
     """A void race's refunds are lost (the defect the engine had: only results settled)."""
 
     def plant(self, result: BatchResult) -> None:
-        void = {
-            c.result.race_id for c in result.command_results if c.result.command == "void"
-        }
+        void = {c.result.race_id for c in result.command_results if c.result.command == "void"}
         result.settlements[:] = [(n, s) for n, s in result.settlements if s.race_id not in void]
 
 
@@ -211,9 +209,7 @@ def test_no_known_finding_is_left_and_strict_passes(capsys: pytest.CaptureFixtur
 def test_a_violation_names_the_command_that_replays_it(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        cli, "run_seed", lambda seed, bets: world.run_seed(seed, bets, PaysDouble)
-    )
+    monkeypatch.setattr(cli, "run_seed", lambda seed, bets: world.run_seed(seed, bets, PaysDouble))
     assert cli.main(["--seed", "3", "--bets", str(BETS), "--strict"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert f"  replay: python -m betting sim --seed 3 --bets {BETS} --strict" in lines
