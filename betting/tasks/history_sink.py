@@ -24,8 +24,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from betting import codec
-from betting.domain.model import RejectReason
 from betting.config import HistoryKind, Settings
+from betting.domain.model import RejectReason
 from betting.history.database import DatabaseUnavailable
 from betting.history.store import At, Batch, BetRow, HistoryStore, SettlementRow
 from betting.log.port import EventLog, GroupConsumer, LogUnavailable, Record, TopicPartition
