@@ -330,7 +330,8 @@ class Book:
             loaded = orjson.loads(data)
         except orjson.JSONDecodeError as error:
             raise InvalidValue(f"snapshot does not decode: {error}") from None
-        if not isinstance(loaded, dict) or loaded.get("schema") != SNAPSHOT_SCHEMA:
+        schema = loaded.get("schema") if isinstance(loaded, dict) else None
+        if type(schema) is not int or schema != SNAPSHOT_SCHEMA:  # true is not 1
             raise InvalidValue("snapshot: not an object of the supported schema")
         fields = check_header(loaded)
         book = cls(fields["race"], list(fields["strengths"]))
