@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import orjson
 
 from betting.domain import serial
+from betting.domain.deductions import Withdrawal
 from betting.domain.errors import DomainError
 from betting.domain.events import (
     CloseRace,
@@ -235,6 +236,8 @@ def encode_command(command: CreateRace | RaceCommand, request_id: str = "") -> b
         body["race"] = serial.race_to_dict(command)
     elif isinstance(command, ResultRace):
         body["placings"] = list(command.placings)
+        if command.dead_heats:
+            body["dead_heats"] = [list(group) for group in command.dead_heats]
     elif isinstance(command, VoidRace):
         body["reason"] = command.reason
     elif isinstance(command, WithdrawRunner):
@@ -273,7 +276,10 @@ def _command(fields: Fields, kind: object, race_id: str, at_ms: int) -> CreateRa
     if kind == "result":
         placings = fields.items("placings", serial.RUNNERS_MAX, low=1)
         return ResultRace(
-            race_id, tuple(serial.check_id(p, "command.placings[]") for p in placings), at_ms
+            race_id,
+            tuple(serial.check_id(p, "command.placings[]") for p in placings),
+            at_ms,
+            _dead_heats(fields.data.get("dead_heats")),
         )
     if kind == "void":
         return VoidRace(race_id, fields.text("reason"), at_ms)
@@ -287,6 +293,20 @@ def _command(fields: Fields, kind: object, race_id: str, at_ms: int) -> CreateRa
         pairs = fields.items("strengths", serial.RUNNERS_MAX)
         return UpdateStrengths(race_id, tuple(_strength(pair) for pair in pairs), at_ms)
     raise CodecError(f"command.type: unknown command {serial.shown(kind)}")
+
+
+def _dead_heats(value: object) -> tuple[tuple[str, ...], ...]:
+    """A result's dead heats: absent, or a list of groups of two or more runner ids."""
+    groups = serial.check_list(
+        [] if value is None else value, "command.dead_heats", serial.RUNNERS_MAX
+    )
+    return tuple(
+        tuple(
+            serial.check_id(runner_id, "command.dead_heats[][]")
+            for runner_id in serial.check_list(group, "command.dead_heats[]", serial.RUNNERS_MAX, 2)
+        )
+        for group in groups
+    )
 
 
 def _strength(pair: object) -> tuple[str, int]:
@@ -396,6 +416,8 @@ def settlement_to_dict(settlement: Settlement) -> dict[str, Any]:
         "stake_minor": settlement.stake_minor,
         "result": str(settlement.result),
         "payout_minor": settlement.payout_minor,
+        "dead_heat_ways": settlement.dead_heat_ways,
+        "deduction_pence": settlement.deduction_pence,
     }
 
 
@@ -413,7 +435,14 @@ def decode_settlement(value: bytes) -> Settlement:
         stake_minor=fields.integer("stake_minor", 0, serial.STAKE_MINOR_MAX),
         result=fields.choice("result", SettlementResult),
         payout_minor=fields.integer("payout_minor", 0, PAYOUT_MINOR_MAX),
+        dead_heat_ways=_optional_integer(fields, "dead_heat_ways", 1, 1, serial.RUNNERS_MAX),
+        deduction_pence=_optional_integer(fields, "deduction_pence", 0, 0, 100),
     )
+
+
+def _optional_integer(fields: Fields, name: str, default: int, low: int, high: int) -> int:
+    """A field added since the first records: absent is its default."""
+    return default if fields.data.get(name) is None else fields.integer(name, low, high)
 
 
 # -- the changelog's own records, users, dead letters --------------------------------------
@@ -474,6 +503,8 @@ class BookHeader:
     placings: tuple[str, ...]
     active: tuple[bool, ...]  # per runner of `race.runners`, in order
     pending: tuple[tuple[int, Bet], ...]  # in-play bets held for the delay: (due, bet)
+    dead_heats: tuple[tuple[str, ...], ...] = ()  # groups of placings sharing a place
+    withdrawals: tuple[Withdrawal, ...] = ()  # each withdrawn runner, its price and when
 
     def running(self) -> list[str]:
         """The runner ids still running, in the race's order."""
@@ -491,6 +522,8 @@ def _book_header(checked: dict[str, Any]) -> BookHeader:
         placings=tuple(checked["placings"]),
         active=tuple(checked["active"]),
         pending=tuple(checked["pending"]),
+        dead_heats=tuple(tuple(group) for group in checked["dead_heats"]),
+        withdrawals=tuple(checked["withdrawals"]),
     )
 
 
@@ -545,17 +578,18 @@ class HeaderEntry:
 
 @dataclass(frozen=True, slots=True)
 class OutcomeEntry:
-    """A bet's decision under key `race/bet`, written once."""
+    """A bet's decision under key `race/user/bet`, written once: a bet is its bettor's
+    (user, bet id), so two users' bets under one id are two records."""
 
     outcome: Outcome
 
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """An empty value: the race (or, with `bet_id`, the outcome) is gone."""
+    """An empty value: the race (or, with `bet`, the outcome of (user, bet id)) is gone."""
 
     race_id: str
-    bet_id: str | None = None
+    bet: tuple[str, str] | None = None
 
 
 ChangelogEntry = Positions | HeaderEntry | OutcomeEntry | Tombstone
@@ -565,19 +599,19 @@ def decode_changelog(key: bytes | None, value: bytes | None) -> ChangelogEntry:
     """A `book-changelog` record, typed; its key and value checked against each other."""
     if key == POSITIONS_KEY:
         return decode_positions(value or b"")
-    race_id, bet_id = decode_changelog_key(key)
+    race_id, bet = decode_changelog_key(key)
     if not value:
-        return Tombstone(race_id, bet_id)
-    if bet_id is None:
+        return Tombstone(race_id, bet)
+    if bet is None:
         return HeaderEntry(race_id, value)
     outcome = decode_outcome(value)
-    if (outcome.race_id, outcome.bet_id) != (race_id, bet_id):
+    if (outcome.race_id, outcome.user_id, outcome.bet_id) != (race_id, *bet):
         raise CodecError("outcome: its key names another bet")
     return OutcomeEntry(outcome)
 
 
 def outcome_key(outcome: Outcome) -> bytes:
-    return f"{outcome.race_id}/{outcome.bet_id}".encode()
+    return f"{outcome.race_id}/{outcome.user_id}/{outcome.bet_id}".encode()
 
 
 def encode_changelog(entry: ChangelogEntry) -> tuple[bytes, bytes]:
@@ -588,7 +622,7 @@ def encode_changelog(entry: ChangelogEntry) -> tuple[bytes, bytes]:
         return entry.race_id.encode(), entry.value
     if isinstance(entry, OutcomeEntry):
         return outcome_key(entry.outcome), encode_outcome(entry.outcome)
-    key = entry.race_id if entry.bet_id is None else f"{entry.race_id}/{entry.bet_id}"
+    key = entry.race_id if entry.bet is None else "/".join((entry.race_id, *entry.bet))
     return key.encode(), b""
 
 
@@ -612,16 +646,17 @@ def _key_bytes(key: object) -> bytes:
 POSITIONS_KEY = b"#positions"  # in the changelog; race ids cannot start with '#'
 
 
-def decode_changelog_key(key: bytes | None) -> tuple[str, str | None]:
-    """A changelog key: `race` for a header, `race/bet` for an outcome, both ids."""
+def decode_changelog_key(key: bytes | None) -> tuple[str, tuple[str, str] | None]:
+    """A changelog key: `race` for a header, `race/user/bet` for an outcome, all ids; the
+    bet as (user id, bet id)."""
     try:
         text = _key_bytes(key).decode("ascii")
     except UnicodeDecodeError:
         raise CodecError("changelog key: not ASCII") from None
-    race_id, slash, bet_id = text.partition("/")
-    if not is_valid_id(race_id) or (slash and not is_valid_id(bet_id)):
-        raise CodecError(f"changelog key {serial.shown(text)}: expected race or race/bet ids")
-    return race_id, bet_id if slash else None
+    parts = text.split("/")
+    if len(parts) not in (1, 3) or not all(is_valid_id(part) for part in parts):
+        raise CodecError(f"changelog key {serial.shown(text)}: expected race or race/user/bet ids")
+    return parts[0], (parts[1], parts[2]) if len(parts) == 3 else None
 
 
 def decode_key_id(key: bytes | None, what: str) -> str:

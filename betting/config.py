@@ -19,6 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from betting.domain.deductions import (
+    NO_DEDUCTIONS,
+    TATTERSALLS_RULE_4,
+    DeductionScale,
+    parse_scale,
+)
 from betting.domain.errors import DomainError
 from betting.domain.model import FavourablePolicy
 from betting.domain.pricing import PricingParams
@@ -101,6 +107,30 @@ class RiskSettings:
 
     def params(self) -> RiskParams:
         return RiskParams(**dataclasses.asdict(self))
+
+
+class DeductionScaleName(enum.StrEnum):
+    TATTERSALLS_RULE_4 = "tattersalls_rule_4"  # Tattersalls' Rule 4(c), the default
+    NONE = "none"  # a withdrawal deducts nothing
+    CUSTOM = "custom"  # the bands of `deduction_bands`
+
+
+@dataclass(frozen=True)
+class SettlementSettings:
+    """Rule 4: what a withdrawn runner takes from the winnings of bets struck before it."""
+
+    deduction_scale: DeductionScaleName = DeductionScaleName.TATTERSALLS_RULE_4
+    # deduction_scale = "custom": the bands, shortest price first, each the longest price
+    # it covers as a fraction and its deduction in pence in the pound: "1/9:90 2/11:85 ...".
+    deduction_bands: str = ""
+    deduction_combined_cap_pence: int = field(default=90, metadata=_range(0, 100))
+
+    def scale(self) -> DeductionScale:
+        if self.deduction_scale is DeductionScaleName.NONE:
+            return NO_DEDUCTIONS
+        if self.deduction_scale is DeductionScaleName.CUSTOM:
+            return parse_scale(self.deduction_bands, self.deduction_combined_cap_pence)
+        return TATTERSALLS_RULE_4
 
 
 @dataclass(frozen=True)
@@ -212,6 +242,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     pricing: PricingSettings = field(default_factory=PricingSettings)
     risk: RiskSettings = field(default_factory=RiskSettings)
+    settlement: SettlementSettings = field(default_factory=SettlementSettings)
     event_log: EventLogSettings = field(default_factory=EventLogSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
@@ -355,6 +386,10 @@ def _check_cross_field(settings: Settings) -> None:
         settings.risk.params()
     except DomainError as error:
         raise ConfigError(f"pricing/risk: {error}") from error
+    try:
+        settings.settlement.scale()
+    except DomainError as error:
+        raise ConfigError(f"settlement.deduction_bands: {error}") from error
 
 
 def redacted(settings: Settings) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from betting.domain.events import (
     StartRace,
     SuspendRace,
     VoidRace,
+    WithdrawRunner,
 )
 from betting.domain.ids import ID_RULE, is_valid_id
 from betting.domain.model import RaceState, Runner
@@ -72,8 +73,8 @@ def admin_routes(services: Services) -> list[Route]:
         Route("/admin/races/{race_id}", guarded(get_race), methods=["GET"]),
         Route("/admin/races/{race_id}/bets", guarded(race_bets), methods=["GET"]),
         Route("/admin/races/{race_id}/{action}", guarded(race_action), methods=["POST"]),
-        Route("/admin/bets/{bet_id}", guarded(get_bet), methods=["GET"]),
         Route("/admin/users/{user_id}/bets", guarded(user_bets), methods=["GET"]),
+        Route("/admin/users/{user_id}/bets/{bet_id}", guarded(get_bet), methods=["GET"]),
         Route("/admin/stats", guarded(stats), methods=["GET"]),
         Route("/admin/commands/{request_id}", guarded(command_result), methods=["GET"]),
     ]
@@ -135,6 +136,9 @@ async def race_action(request: Request, services: Services) -> Response:
         raise HttpError(409, f"race {race_id}: cannot {action} when {state}")
     if isinstance(command, ResultRace):
         check_placings(command.placings, view.header)
+        check_dead_heats(command)
+    elif isinstance(command, WithdrawRunner):
+        check_withdrawal(command.runner_id, view.header)
     return await send_command(services, command, action, body)
 
 
@@ -143,7 +147,7 @@ def build_command(
 ) -> RaceCommand:
     at_ms = now_ms()
     if action in SIMPLE_ACTIONS:
-        return SIMPLE_ACTIONS[action](race_id, at_ms)  # type: ignore[call-arg]
+        return SIMPLE_ACTIONS[action](race_id, at_ms)  # type: ignore[call-arg, arg-type]
     if action == "start":
         seed = body.get("seed", uuid.uuid4().int & (2**63 - 1))
         return StartRace(race_id, integer(seed, "seed"), at_ms, length_mm)
@@ -151,10 +155,54 @@ def build_command(
         placings = body.get("placings")
         if not isinstance(placings, list) or not placings:
             raise HttpError(422, "placings: a list of runner ids, winner first")
-        return ResultRace(race_id, tuple(identifier(p, "placings[]") for p in placings), at_ms)
+        placed = tuple(identifier(p, "placings[]") for p in placings)
+        return ResultRace(race_id, placed, at_ms, dead_heats(body.get("dead_heats")))
     if action == "void":
         return VoidRace(race_id, text(body.get("reason"), "reason", 200), at_ms)
-    raise HttpError(404, f"no action {action!r}: open, suspend, resume, start, close, result, void")
+    if action == "withdraw":
+        return WithdrawRunner(race_id, identifier(body.get("runner_id"), "runner_id"), at_ms)
+    raise HttpError(
+        404,
+        f"no action {action!r}: open, suspend, resume, start, close, result, void, withdraw",
+    )
+
+
+def dead_heats(value: object) -> tuple[tuple[str, ...], ...]:
+    """A result's ties: absent, or a list of groups of two or more runner ids."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > RUNNERS_MAX:
+        raise HttpError(422, f"dead_heats: a list of at most {RUNNERS_MAX} groups of runner ids")
+    groups = []
+    for n, group in enumerate(value):
+        if not isinstance(group, list) or not 2 <= len(group) <= RUNNERS_MAX:
+            raise HttpError(422, f"dead_heats[{n}]: a list of two or more runner ids")
+        groups.append(tuple(identifier(r, f"dead_heats[{n}][]") for r in group))
+    return tuple(groups)
+
+
+def check_dead_heats(command: ResultRace) -> None:
+    """Each tie is of placed runners, next to each other in the placings, each in one tie."""
+    placings, seen = command.placings, set[str]()
+    for n, group in enumerate(command.dead_heats):
+        if not set(group) <= set(placings):
+            raise HttpError(422, f"dead_heats[{n}]: every runner in a dead heat is placed")
+        if seen & set(group) or len(set(group)) != len(group):
+            raise HttpError(422, f"dead_heats[{n}]: a runner is in a dead heat once")
+        start = min(placings.index(runner_id) for runner_id in group)
+        if set(placings[start : start + len(group)]) != set(group):
+            raise HttpError(422, f"dead_heats[{n}]: tied runners are placed next to each other")
+        seen |= set(group)
+
+
+def check_withdrawal(runner_id: str, header: codec.BookHeader) -> None:
+    running = header.running()
+    if runner_id not in {runner.runner_id for runner in header.race.runners}:
+        raise HttpError(422, f"runner_id: the race has no runner {runner_id!r}")
+    if runner_id not in running:
+        raise HttpError(409, f"runner {runner_id!r} is withdrawn already")
+    if len(running) == 1:
+        raise HttpError(409, "the last runner cannot be withdrawn")
 
 
 def check_placings(placings: tuple[str, ...], header: codec.BookHeader) -> None:
@@ -240,16 +288,16 @@ async def get_race(request: Request, services: Services) -> Response:
 
 
 async def get_bet(request: Request, services: Services) -> Response:
-    bet = ready_views(services).bets.get(request.path_params["bet_id"])
+    """A bet is its bettor's: (user, bet id) names it, a bet id alone does not."""
+    user_id, bet_id = request.path_params["user_id"], request.path_params["bet_id"]
+    bet = ready_views(services).bet(user_id, bet_id)
     if bet is None:
-        raise HttpError(404, f"no bet {request.path_params['bet_id']!r}")
+        raise HttpError(404, f"no bet {bet_id!r} of user {user_id!r}")
     return JSONResponse(bet)
 
 
 async def user_bets(request: Request, services: Services) -> Response:
-    views = ready_views(services)
-    ids = views.user_bets.get(request.path_params["user_id"], [])
-    return JSONResponse({"bets": [views.bets[bet_id] for bet_id in ids]})
+    return JSONResponse({"bets": ready_views(services).bets_of(request.path_params["user_id"])})
 
 
 async def stats(request: Request, services: Services) -> Response:

@@ -140,7 +140,7 @@ ADMIN_OPENAPI: dict[str, Any] = {
         },
         "/admin/races/{race_id}/{action}": {
             "post": {
-                "summary": "open, suspend, resume, start, close, result, void",
+                "summary": "open, suspend, resume, start, close, result, void, withdraw",
                 "parameters": [
                     {"name": "race_id", "in": "path", "required": True},
                     {
@@ -149,7 +149,8 @@ ADMIN_OPENAPI: dict[str, Any] = {
                         "required": True,
                         "schema": {
                             "enum": [
-                                "open", "suspend", "resume", "start", "close", "result", "void"
+                                "open", "suspend", "resume", "start", "close", "result", "void",
+                                "withdraw",
                             ]
                         },
                     },
@@ -170,6 +171,23 @@ ADMIN_OPENAPI: dict[str, Any] = {
                                             "running and placed once (else 422)"
                                         ),
                                     },
+                                    "dead_heats": {
+                                        "type": "array",
+                                        "items": {"type": "array", "minItems": 2, "items": _ID},
+                                        "description": (
+                                            "result: groups of placed runners tied for one "
+                                            "place, each group next to each other in placings; "
+                                            "a winning bet on a tie for first is paid on its "
+                                            "stake divided by the group's size"
+                                        ),
+                                    },
+                                    "runner_id": {
+                                        **_ID,
+                                        "description": (
+                                            "withdraw: a running runner; its bets are refunded "
+                                            "and Rule 4 applies to the others"
+                                        ),
+                                    },
                                     "reason": {"type": "string", "maxLength": 200},
                                     "seed": {"type": "integer", "minimum": 0},
                                     "request_id": _ID,
@@ -181,8 +199,10 @@ ADMIN_OPENAPI: dict[str, Any] = {
                 "responses": _ACCEPTED,
             }
         },
-        "/admin/bets/{bet_id}": {"get": {"summary": "A bet", "responses": _READ}},
         "/admin/users/{user_id}/bets": {"get": {"summary": "A user's bets", "responses": _READ}},
+        "/admin/users/{user_id}/bets/{bet_id}": {
+            "get": {"summary": "A bet: its bettor and their bet id", "responses": _READ}
+        },
         "/admin/stats": {"get": {"summary": "Bets/s, acceptance rate", "responses": _READ}},
         "/admin/commands/{request_id}": {
             "get": {

@@ -121,7 +121,7 @@ def public_race(view: Any) -> dict[str, object]:
 
 def bets_view(services: Services, user_id: str) -> dict[str, object]:
     views = ready_views(services)
-    return {"bets": [views.bets[bet_id] for bet_id in views.user_bets.get(user_id, [])]}
+    return {"bets": views.bets_of(user_id)}
 
 
 async def history_view(services: Services, user_id: str, request: Request) -> queries.Page:

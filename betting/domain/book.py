@@ -19,6 +19,7 @@ from collections.abc import Iterable
 import orjson
 
 from betting.domain import in_play, pricing, race_model, risk
+from betting.domain.deductions import Withdrawal
 from betting.domain.errors import IllegalTransition, InvalidValue, invariant
 from betting.domain.events import (
     BookEvent,
@@ -67,6 +68,10 @@ _TRANSITIONS: dict[type, tuple[frozenset[RaceState], RaceState | None]] = {
     UpdateStrengths: (_BEFORE_OFF, None),
 }
 SNAPSHOT_SCHEMA = 1
+# A bet is identified by its bettor and the bettor's bet id: the id is the client's
+# idempotency key, so it belongs to that user (another user's bet under the same id is
+# another bet).
+BetKey = tuple[str, str]  # (user id, bet id)
 REQUEST_IDS_MAX = 1_000  # recent admin request ids remembered per race, for idempotency
 
 
@@ -83,6 +88,10 @@ class Book:
         self.version = 0  # of the latest published odds snapshot; 0 before the first
         self.dirty = True  # prices or state changed since that snapshot
         self.placings: tuple[str, ...] = ()
+        self.dead_heats: tuple[tuple[str, ...], ...] = ()  # groups of placings sharing a place
+        # Each withdrawn runner with its price then: Rule 4 deducts from the winnings of bets
+        # struck before it (`settlement`).
+        self.withdrawals: list[Withdrawal] = []
         self.void_reason = ""
         self.in_play = False
         self.started_at_ms = 0
@@ -105,7 +114,7 @@ class Book:
         self.stakes_minor = [0] * len(race.runners)
         self.payouts_minor = [0] * len(race.runners)
         self.pool_minor = 0  # stakes on runners still running: what the house holds
-        self.outcomes: dict[str, Outcome] = {}
+        self.outcomes: dict[BetKey, Outcome] = {}
         # When each recent version was replaced, for LATE; bounded by count and by time.
         self.superseded_at_ms: dict[int, int] = {}
         self._superseded_order: deque[int] = deque()
@@ -139,11 +148,12 @@ class Book:
             raise IllegalTransition(self.race.race_id, self.state, _command_name(command))
         if isinstance(command, ResultRace):
             self._check_placings(command.placings)
-            self.placings = command.placings
+            _check_dead_heats(command.placings, command.dead_heats)
+            self.placings, self.dead_heats = command.placings, command.dead_heats
         elif isinstance(command, VoidRace):
             self.void_reason = command.reason
         elif isinstance(command, WithdrawRunner):
-            self._withdraw(command.runner_id)
+            self._withdraw(command.runner_id, command.at_ms)
         elif isinstance(command, UpdateStrengths):
             self._update_strengths(command.strengths, command.at_ms)
         elif isinstance(command, StartRace):
@@ -156,11 +166,12 @@ class Book:
         self.dirty = True
 
     def place(self, bet: Bet) -> Outcome:
-        """Decide a bet now, skipping the in-play delay (see `submit`); a bet id decided
-        before gets its first outcome again, whatever the bet says now."""
-        first = self.outcomes.get(bet.bet_id)
+        """Decide a bet now, skipping the in-play delay (see `submit`). A bet decided before
+        (the same user and bet id) gets its first outcome again if it is the same bet (runner
+        and stake), and BET_ID_REUSED if it is not: neither changes the book."""
+        first = self.outcomes.get((bet.user_id, bet.bet_id))
         if first is not None:
-            return first
+            return first if _same_bet(first, bet) else self.reused(bet)
         index = self.runner_index.get(bet.runner_id, -1)
         decision = self._decide(bet, index)
         if isinstance(decision, risk.Refusal):
@@ -169,18 +180,27 @@ class Book:
         else:
             outcome = self._outcome(bet, True, decision, None, "")
             self._accept(bet, index, decision)
-        self.outcomes[bet.bet_id] = outcome
+        self.outcomes[(bet.user_id, bet.bet_id)] = outcome
         return outcome
 
     def submit(self, bet: Bet) -> Outcome | None:
         """The entry point for bets: decide it now, or, in play with a bet delay, hold it
-        (answering None; a bet id already held is held once) until `release_due`."""
+        (answering None; a bet already held is held once, another bet under its key is
+        refused at once) until `release_due`."""
         delay_ms = self.race.risk.in_play_bet_delay_ms
-        if not self.in_play or not delay_ms or bet.bet_id in self.outcomes:
+        if not self.in_play or not delay_ms or (bet.user_id, bet.bet_id) in self.outcomes:
             return self.place(bet)
-        if all(held.bet_id != bet.bet_id for _, held in self.pending):
-            self.pending.append((bet.received_at_ms + delay_ms, bet))
+        for _, held in self.pending:
+            if (held.user_id, held.bet_id) == (bet.user_id, bet.bet_id):
+                same = (held.runner_id, held.stake_minor) == (bet.runner_id, bet.stake_minor)
+                return None if same else self.reused(bet)
+        self.pending.append((bet.received_at_ms + delay_ms, bet))
         return None
+
+    def reused(self, bet: Bet) -> Outcome:
+        """The answer to a bet whose (user, bet id) names another bet: refused, not kept."""
+        detail = "this bet id is already one of your bets, with another runner or stake"
+        return self._outcome(bet, False, None, RejectReason.BET_ID_REUSED, detail)
 
     def release_due(self, now_ms: int) -> list[Outcome]:
         """Decide held bets whose delay has passed, at the price of this moment. When the race
@@ -276,6 +296,11 @@ class Book:
                 "version": self.version,
                 "dirty": self.dirty,
                 "placings": list(self.placings),
+                "dead_heats": [list(group) for group in self.dead_heats],
+                "withdrawals": [
+                    [w.runner_id, w.odds.hundredths if w.odds else None, w.at_ms]
+                    for w in self.withdrawals
+                ],
                 "void_reason": self.void_reason,
                 "in_play": self.in_play,
                 "started_at_ms": self.started_at_ms,
@@ -305,7 +330,8 @@ class Book:
             loaded = orjson.loads(data)
         except orjson.JSONDecodeError as error:
             raise InvalidValue(f"snapshot does not decode: {error}") from None
-        if not isinstance(loaded, dict) or loaded.get("schema") != SNAPSHOT_SCHEMA:
+        schema = loaded.get("schema") if isinstance(loaded, dict) else None
+        if type(schema) is not int or schema != SNAPSHOT_SCHEMA:  # true is not 1
             raise InvalidValue("snapshot: not an object of the supported schema")
         fields = check_header(loaded)
         book = cls(fields["race"], list(fields["strengths"]))
@@ -314,6 +340,8 @@ class Book:
         # The outcomes may be newer than a changelog header: publish once more to be sure.
         book.dirty = fields["dirty"] or bool(outcomes)
         book.placings = tuple(fields["placings"])
+        book.dead_heats = tuple(tuple(group) for group in fields["dead_heats"])
+        book.withdrawals = list(fields["withdrawals"])
         book.void_reason = fields["void_reason"]
         book.in_play = fields["in_play"]
         book.started_at_ms = fields["started_at_ms"]
@@ -328,8 +356,8 @@ class Book:
         book.latest_ms = fields["latest_ms"]
         book.superseded_at_ms = {v: at for v, at in fields["superseded"]}
         book._superseded_order = deque(v for v, _ in fields["superseded"])
-        book.outcomes = {outcome.bet_id: outcome for outcome in fields["outcomes"]}
-        book.outcomes.update((outcome.bet_id, outcome) for outcome in outcomes)
+        book.outcomes = {(o.user_id, o.bet_id): o for o in fields["outcomes"]}
+        book.outcomes.update(((o.user_id, o.bet_id), o) for o in outcomes)
         book._sum_accepted_stakes()
         book._reprice_all()
         return book
@@ -437,12 +465,13 @@ class Book:
             if index < 0 or not self.active[index]:
                 raise InvalidValue(f"runner {runner_id!r} cannot be placed")
 
-    def _withdraw(self, runner_id: str) -> None:
+    def _withdraw(self, runner_id: str, at_ms: int) -> None:
         index = self.runner_index.get(runner_id, -1)
         if index < 0 or not self.active[index]:
             raise InvalidValue(f"runner {runner_id!r} is not running")
         if sum(self.active) == 1:
             raise InvalidValue("the last runner cannot be withdrawn")
+        self.withdrawals.append(Withdrawal(runner_id, self.price_of(index), at_ms))
         self.active[index] = False
         self.pool_minor -= self.stakes_minor[index]  # those stakes will be returned
         self._reprice_all()
@@ -598,6 +627,38 @@ def command_allowed(state: RaceState, in_play: bool, command_type: type) -> bool
     """Whether a race in `state` takes a command of this type (for checks before logging it)."""
     allowed_from, _ = _TRANSITIONS[command_type]
     return state in allowed_from and not (command_type is StartRace and in_play)
+
+
+def _same_bet(first: Outcome, bet: Bet) -> bool:
+    """Whether a bet sent again under its key is the bet decided (a retry), judged by what
+    the outcome keeps of it: runner and stake (the race is the book's)."""
+    return first.runner_id == bet.runner_id and first.stake_minor == bet.stake_minor
+
+
+def _check_dead_heats(placings: tuple[str, ...], dead_heats: tuple[tuple[str, ...], ...]) -> None:
+    """Each dead heat is two or more placed runners, next to each other in the placings, and
+    no runner is in two of them."""
+    seen: set[str] = set()
+    for group in dead_heats:
+        if len(group) < 2 or not set(group) <= set(placings) or seen & set(group):
+            raise InvalidValue("a dead heat is two or more placed runners, each in one dead heat")
+        start = min(placings.index(runner_id) for runner_id in group)
+        if set(placings[start : start + len(group)]) != set(group):
+            raise InvalidValue("runners in a dead heat are placed next to each other")
+        seen |= set(group)
+
+
+def result_places(
+    placings: tuple[str, ...], dead_heats: tuple[tuple[str, ...], ...]
+) -> tuple[frozenset[str], ...]:
+    """The result as places, first first: each a runner alone, or a dead heat's group."""
+    group_of = {runner_id: frozenset(group) for group in dead_heats for runner_id in group}
+    places: list[frozenset[str]] = []
+    for runner_id in placings:
+        place = group_of.get(runner_id, frozenset({runner_id}))
+        if not places or places[-1] != place:
+            places.append(place)
+    return tuple(places)
 
 
 def _command_name(command: RaceCommand) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from betting.domain.errors import InvalidValue
 from betting.domain.money import ODDS_SCALE, Odds
+from betting.domain.numbers import parse_int
 
 PENCE_IN_POUND = 100
 
@@ -86,6 +87,32 @@ TATTERSALLS_RULE_4 = DeductionScale(
     # and cap were 75p), current statements of the rule cap several withdrawals at 90p.
     combined_cap_pence=90,
 )
+
+
+NO_DEDUCTIONS = DeductionScale(bands=(), combined_cap_pence=0)
+BANDS_MAX = 100
+
+
+def parse_scale(text: str, combined_cap_pence: int) -> DeductionScale:
+    """A scale written as bands, shortest price first: `1/9:90 2/11:85 ...`, each the
+    longest price of the band as a fraction and its deduction in pence in the pound."""
+    bands = []
+    items = text.split()
+    if not items or len(items) > BANDS_MAX:
+        raise InvalidValue(f"deduction bands: 1 to {BANDS_MAX} bands like 1/9:90")
+    for item in items:
+        price, colon, pence = item.partition(":")
+        numerator, slash, denominator = price.partition("/")
+        if not (colon and slash):
+            raise InvalidValue(f"deduction band {item[:20]!r}: expected like 1/9:90")
+        bands.append(
+            DeductionBand(
+                parse_int(numerator, "deduction band numerator", 1, 10_000),
+                parse_int(denominator, "deduction band denominator", 1, 10_000),
+                parse_int(pence, "deduction band pence", 0, PENCE_IN_POUND),
+            )
+        )
+    return DeductionScale(tuple(bands), combined_cap_pence)
 
 
 @dataclass(frozen=True, slots=True)

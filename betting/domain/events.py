@@ -50,9 +50,14 @@ class CloseRace:
 
 @dataclass(frozen=True, slots=True)
 class ResultRace:
+    """The result: runner ids in finishing order, winner first. A dead heat is a group of
+    runners sharing one place, each group listed in `dead_heats` and next to each other in
+    `placings`: ("a", "b", "c") with dead heat ("a", "b") is a and b tied first, c third."""
+
     race_id: str
-    placings: tuple[str, ...]  # runner ids, winner first
+    placings: tuple[str, ...]
     at_ms: int
+    dead_heats: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,9 @@ class RejectReason(enum.StrEnum):
     LATE = "LATE"
     LIABILITY_LIMIT = "LIABILITY_LIMIT"
     INVALID = "INVALID"
+    # The bettor's bet id is already a bet of theirs with other content (runner or stake):
+    # the first bet stands, untouched; a retry must resend it unchanged.
+    BET_ID_REUSED = "BET_ID_REUSED"
 
 
 class FavourablePolicy(enum.StrEnum):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
+from betting.domain.deductions import Withdrawal
 from betting.domain.errors import InvalidValue
 from betting.domain.events import CreateRace
 from betting.domain.ids import ID_MAX, parse_id
@@ -248,7 +249,8 @@ _HEADER_KEYS = frozenset(
         "latest_ms", "superseded", "outcomes",
     }
 )  # fmt: skip
-_HEADER_OPTIONAL_KEYS = frozenset({"bands", "suspended_until_ms"})  # absent before in-play trading
+# Absent before in-play trading (bands, suspension) and before dead heats and Rule 4.
+_HEADER_OPTIONAL_KEYS = frozenset({"bands", "suspended_until_ms", "dead_heats", "withdrawals"})
 
 
 def check_header(data: object, race: CreateRace | None = None) -> dict[str, Any]:
@@ -302,6 +304,8 @@ def check_header(data: object, race: CreateRace | None = None) -> dict[str, Any]
         if header.get("suspended_until_ms") is None
         else check_time(header["suspended_until_ms"], "header.suspended_until_ms"),
         "active": [check_flag(a, "header.active[]") for a in active],
+        "dead_heats": _dead_heats(header.get("dead_heats", []), set(placings)),
+        "withdrawals": _withdrawals(header.get("withdrawals", []), runner_ids),
         "latest_ms": check_time(header["latest_ms"], "header.latest_ms"),
         "superseded": [_superseded(item) for item in superseded],
         "outcomes": [
@@ -325,6 +329,37 @@ def _bands(value: object, runners: int) -> list[tuple[int, int] | None] | None:
         low = check_integer(low, "header.bands[].low", 0, top)
         bands.append((low, check_integer(high, "header.bands[].high", low, top)))
     return bands
+
+
+def _dead_heats(value: object, placed: set[str]) -> list[tuple[str, ...]]:
+    groups = []
+    for group in check_list(value, "header.dead_heats", RUNNERS_MAX):
+        ids = [
+            check_id(r, "header.dead_heats[][]")
+            for r in check_list(group, "header.dead_heats[]", RUNNERS_MAX, 2)
+        ]
+        if not set(ids) <= placed:
+            raise InvalidValue("header.dead_heats: expected placed runners")
+        groups.append(tuple(ids))
+    return groups
+
+
+def _withdrawals(value: object, runner_ids: set[str]) -> list[Withdrawal]:
+    withdrawals = []
+    for item in check_list(value, "header.withdrawals", RUNNERS_MAX):
+        runner_id, hundredths, at_ms = check_list(item, "header.withdrawals[]", 3, 3)
+        runner_id = check_id(runner_id, "header.withdrawals[].runner_id")
+        if runner_id not in runner_ids:
+            raise InvalidValue("header.withdrawals: expected runner ids of the race")
+        odds = (
+            None
+            if hundredths is None
+            else Odds(check_integer(hundredths, "header.withdrawals[].odds"))
+        )
+        withdrawals.append(
+            Withdrawal(runner_id, odds, check_time(at_ms, "header.withdrawals[].at_ms"))
+        )
+    return withdrawals
 
 
 def _held(item: object) -> tuple[int, Bet]:

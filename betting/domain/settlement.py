@@ -4,13 +4,17 @@ A pure function of the book (and of the withdrawals and ties the caller passes),
 again (after a crash, say) gives the same answers; whoever pays out uses the bet's (user, bet
 id) as the idempotency key.
 
-- A void race, or a withdrawn runner: the stake is refunded (VOID).
+- A void race, or a withdrawn runner: the stake is refunded (REFUNDED).
 - A dead heat: the result's places are groups of runners (`Places`); a winning bet on a
   runner tied with others for first is paid on its stake divided by the group's size.
 - Rule 4: a winning bet decided before a withdrawal has its winnings reduced by the deduction
   scale (`deductions`), for the `Withdrawal` records the caller kept.
 
 `settle(book)` is the single-winner form without deductions; `settle_race` takes the rest.
+
+Every accepted bet ends exactly once, in one of two moments: a withdrawn runner's bets are
+refunded when it is withdrawn (`withdrawal_refunds`), and every other accepted bet when the
+race is resulted or void (`final_settlements`, which leaves out the bets refunded before).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from betting.domain.book import Book
+from betting.domain.book import Book, result_places
 from betting.domain.deductions import (
     TATTERSALLS_RULE_4,
     DeductionScale,
@@ -42,7 +46,7 @@ _SETTLEABLE = frozenset({RaceState.RESULTED, RaceState.SETTLED, RaceState.VOID})
 class SettlementResult(enum.StrEnum):
     WON = "won"
     LOST = "lost"
-    VOID = "void"  # the stake comes back: a void race, or a withdrawn runner
+    REFUNDED = "refunded"  # the stake comes back: a void race, or a withdrawn runner
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,8 @@ def settle_race(
     places: Places | None = None,
     scale: DeductionScale = TATTERSALLS_RULE_4,
 ) -> list[Settlement]:
-    """`settle`, with Rule 4 for `withdrawals` and ties in `places` (the book's placings when
-    None). Each withdrawal must be of a runner the book has withdrawn."""
+    """`settle`, with Rule 4 for `withdrawals` and ties in `places` (the book's placings and
+    dead heats when None). Each withdrawal must be of a runner the book has withdrawn."""
     if book.state not in _SETTLEABLE:
         raise IllegalTransition(book.race.race_id, book.state, "settle")
     invariant(
@@ -87,11 +91,37 @@ def settle_race(
         f"race {book.race.race_id} is {book.state} without placings",
     )
     _check_withdrawals(book, withdrawals)
+    if places is None and book.state is not RaceState.VOID:
+        places = book_places(book)
     winners = frozenset() if book.state is RaceState.VOID else _winners(book, places)
     terms = _Terms(winners, tuple(withdrawals), scale)
     return [
         _settle_one(book, outcome, terms) for outcome in book.outcomes.values() if outcome.accepted
     ]
+
+
+def withdrawal_refunds(book: Book, runner_id: str) -> list[Settlement]:
+    """The refunds of a runner just withdrawn: every accepted bet on it, stake back."""
+    invariant(not book.active[book.runner_index[runner_id]], f"runner {runner_id} is still running")
+    return [
+        _refund(outcome)
+        for outcome in book.outcomes.values()
+        if outcome.accepted and outcome.runner_id == runner_id
+    ]
+
+
+def final_settlements(book: Book, scale: DeductionScale = TATTERSALLS_RULE_4) -> list[Settlement]:
+    """A resulted or void race's settlements: each accepted bet on a runner still running
+    (a withdrawn runner's were refunded when it was withdrawn), with the book's dead heats
+    and Rule 4 for the book's withdrawals."""
+    places = None if book.state is RaceState.VOID else book_places(book)
+    settlements = settle_race(book, book.withdrawals, places, scale)
+    return [s for s in settlements if book.active[book.runner_index[s.runner_id]]]
+
+
+def book_places(book: Book) -> Places:
+    """The book's result as places: its placings, grouped by its dead heats."""
+    return result_places(book.placings, book.dead_heats)
 
 
 def places_of(placings: tuple[str, ...]) -> Places:
@@ -117,7 +147,7 @@ def pay(ledger: Ledger, settlement: Settlement, at_ms: int) -> LedgerResult:
         settlement.race_id,
     ):
         raise InvalidValue(f"settlement of {settlement.bet_id!r}: another stake or race was held")
-    if settlement.result is SettlementResult.VOID:
+    if settlement.result is SettlementResult.REFUNDED:
         return ledger.release(settlement.user_id, settlement.bet_id, at_ms)
     if settlement.result is SettlementResult.LOST:
         return ledger.post_loss(settlement.user_id, settlement.bet_id, at_ms)
@@ -129,6 +159,13 @@ def house_result_minor(settlements: Iterable[Settlement]) -> int:
     return sum(settlement.stake_minor - settlement.payout_minor for settlement in settlements)
 
 
+def _refund(outcome: Outcome) -> Settlement:
+    return Settlement(
+        outcome.bet_id, outcome.user_id, outcome.race_id, outcome.runner_id,
+        outcome.stake_minor, SettlementResult.REFUNDED, outcome.stake_minor,
+    )  # fmt: skip
+
+
 def _settle_one(book: Book, outcome: Outcome, terms: _Terms) -> Settlement:
     result = _result(book, outcome.runner_id, terms.winners)
     settlement = Settlement(
@@ -138,7 +175,7 @@ def _settle_one(book: Book, outcome: Outcome, terms: _Terms) -> Settlement:
         runner_id=outcome.runner_id,
         stake_minor=outcome.stake_minor,
         result=result,
-        payout_minor=outcome.stake_minor if result is SettlementResult.VOID else 0,
+        payout_minor=outcome.stake_minor if result is SettlementResult.REFUNDED else 0,
     )
     if result is not SettlementResult.WON:
         return settlement
@@ -152,7 +189,7 @@ def _settle_one(book: Book, outcome: Outcome, terms: _Terms) -> Settlement:
 
 def _result(book: Book, runner_id: str, winners: frozenset[str]) -> SettlementResult:
     if book.state is RaceState.VOID or not book.active[book.runner_index[runner_id]]:
-        return SettlementResult.VOID
+        return SettlementResult.REFUNDED
     if runner_id in winners:
         return SettlementResult.WON
     return SettlementResult.LOST

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from betting import codec, command_results
 from betting.command_results import CommandResult, RefusalReason
 from betting.domain import race_model
-from betting.domain.book import Book
+from betting.domain.book import BetKey, Book, result_places
+from betting.domain.deductions import TATTERSALLS_RULE_4, DeductionScale
 from betting.domain.errors import DomainError, InvalidValue, InvariantViolation, invariant
 from betting.domain.events import (
     CloseRace,
@@ -35,10 +36,17 @@ from betting.domain.events import (
     ResultRace,
     SettleRace,
     UpdateStrengths,
+    VoidRace,
+    WithdrawRunner,
 )
 from betting.domain.model import Bet, OddsSnapshot, Outcome, RaceState, RejectReason
 from betting.domain.money import payout_minor
-from betting.domain.settlement import Settlement, settle
+from betting.domain.settlement import (
+    Settlement,
+    SettlementResult,
+    final_settlements,
+    withdrawal_refunds,
+)
 from betting.engine.restore import RestoredPartition, restore_partition
 from betting.log.port import Record, TopicPartition
 
@@ -51,6 +59,9 @@ class CoreSettings:
     races_topic: str
     odds_interval_ms: int = 50  # at most one odds snapshot per race per interval
     race_tick_ms: int = 250  # the in-play model's step
+    # Rule 4: what a withdrawal takes from the winnings of bets struck before it, applied
+    # when the race settles (`settlement.final_settlements`).
+    deduction_scale: DeductionScale = TATTERSALLS_RULE_4
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +232,7 @@ class EngineCore:
                 self._handle_command(record, work, now_ms)
         except codec.CodecError as error:
             self._dead_letter(record, str(error), work)
-            if record.topic == self.settings.bets_topic and error.bet_id and error.user_id:
+            if self._answers_invalid(record, error):
                 self._answer(record.partition, _invalid(error, now_ms), work)
         except InvariantViolation:
             raise
@@ -230,13 +241,27 @@ class EngineCore:
             work.result.unexpected.append((record.topic, message))
             self._dead_letter(record, message, work)
 
+    def _answers_invalid(self, record: Record, error: codec.CodecError) -> bool:
+        """Whether a bet record that did not decode gets an INVALID answer: when its bet id
+        and user could be read, unless they name a bet its race's book has (decided or
+        held), whose bettor must hear one answer for it, its own."""
+        if record.topic != self.settings.bets_topic or not (error.bet_id and error.user_id):
+            return False
+        book = self.books.get(record.partition, {}).get(error.race_id)
+        if book is None:
+            return True
+        key: BetKey = (error.user_id, error.bet_id)
+        return key not in book.outcomes and all(
+            (held.user_id, held.bet_id) != key for _, held in book.pending
+        )
+
     def _handle_bet(self, record: Record, work: _Work) -> None:
         bet = codec.decode_bet(record.value)  # CodecError: handled by `_handle`
         book = self.books.setdefault(record.partition, {}).get(bet.race_id)
         if book is None:
             self._answer(record.partition, _no_race(bet), work)
             return
-        known = bet.bet_id in book.outcomes
+        known = (bet.user_id, bet.bet_id) in book.outcomes
         try:
             outcome = book.submit(bet)
         except InvariantViolation:
@@ -253,6 +278,10 @@ class EngineCore:
             # In play: held for the bet delay. The held list is in the header, which must be
             # logged in this transaction, with the offset that consumed the bet.
             work.header_due[bet.race_id] = record.partition
+            return
+        if outcome.reason is RejectReason.BET_ID_REUSED:
+            # Another bet under a bettor's bet id: answered, never kept (the first stands).
+            self._answer(record.partition, outcome, work)
             return
         # A retry gets the same answer again; the changelog keeps each outcome once.
         self._answer(record.partition, outcome, work, logged=not known, repeat=known)
@@ -272,8 +301,11 @@ class EngineCore:
         result = self._apply_command(books, command, request_id, record.value, now_ms)
         self._answer_command(record, result, work)
         if result.reason is None:
+            book = books[command.race_id]
+            if not result.detail:  # applied now, not a retry's answer
+                self._settle_command(record.partition, book, command, work)
             # A new state is news at once: no conflation for commands, which are rare.
-            self._publish(record.partition, books[command.race_id], now_ms, work)
+            self._publish(record.partition, book, now_ms, work)
 
     def _apply_command(
         self,
@@ -309,6 +341,22 @@ class EngineCore:
             reason = command_results.reason_of(error)
             return command_results.refused(request_id, race_id, name, reason, str(error), at_ms)
         return command_results.applied(request_id, race_id, name, at_ms)
+
+    def _settle_command(
+        self, number: int, book: Book, command: CreateRace | RaceCommand, work: _Work
+    ) -> None:
+        """The stakes a command returns, in its own transaction: a void race refunds every
+        accepted bet still standing, a withdrawal the bets on its runner."""
+        if isinstance(command, VoidRace):
+            settlements = final_settlements(book, self.settings.deduction_scale)
+            _check_final_settlements(book, settlements)
+        elif isinstance(command, WithdrawRunner):
+            settlements = withdrawal_refunds(book, command.runner_id)
+            _check_refunds(book, command.runner_id, settlements)
+        else:
+            return
+        work.result.settlements.extend((number, s) for s in settlements)
+        work.header_due[book.race.race_id] = number
 
     def _answer_command(self, record: Record, result: CommandResult, work: _Work) -> None:
         """The command's result, in this batch's transaction: an operator reads it by
@@ -417,8 +465,8 @@ class EngineCore:
             for race_id, book in books.items():
                 if book.state is not RaceState.RESULTED or book.pending:
                     continue
-                settlements = settle(book)
-                _check_settlements(book, settlements)
+                settlements = final_settlements(book, self.settings.deduction_scale)
+                _check_final_settlements(book, settlements)
                 work.result.settlements.extend((number, s) for s in settlements)
                 book.command(SettleRace(race_id, now_ms))
                 work.header_due[race_id] = number
@@ -520,23 +568,82 @@ def _check_book_money(book: Book, accepted_minor: Counter[str]) -> None:
     invariant(book.pool_minor == pool, f"race {race_id}: pool {book.pool_minor}, stakes {pool}")
 
 
-def _check_settlements(book: Book, settlements: list[Settlement]) -> None:
-    """Once per race: one settlement per accepted bet, paying from nothing up to its payout
-    at the granted odds (a refund, a dead heat or a deduction pays in between), never more."""
-    accepted = {outcome.bet_id: outcome for outcome in book.outcomes.values() if outcome.accepted}
+def _check_final_settlements(book: Book, settlements: list[Settlement]) -> None:
+    """Once per race, when it is resulted or void: one settlement per accepted bet on a
+    runner still running (a withdrawn runner's were refunded at its withdrawal), each as the
+    race's end says. A void race refunds each stake, all of them together the pool; a
+    resulted one pays a winner from more than nothing up to its payout at the granted odds
+    (a dead heat or a deduction pays in between), a loser nothing, and refunds no one."""
     race_id = book.race.race_id
+    running = {
+        r.runner_id for r, active in zip(book.race.runners, book.active, strict=True) if active
+    }
+    accepted = {
+        key: outcome
+        for key, outcome in book.outcomes.items()
+        if outcome.accepted and outcome.runner_id in running
+    }
+    _check_one_each(race_id, accepted, settlements)
+    void = book.state is RaceState.VOID
+    places = () if void else result_places(book.placings, book.dead_heats)
+    winners = set(places[0]) if places else set()
+    for settlement in settlements:
+        outcome = accepted[(settlement.user_id, settlement.bet_id)]
+        most = payout_minor(outcome.stake_minor, outcome.odds) if outcome.odds else 0
+        if void:
+            good = settlement.result is SettlementResult.REFUNDED
+            good = good and settlement.payout_minor == outcome.stake_minor
+        elif outcome.runner_id in winners:
+            good = settlement.result is SettlementResult.WON
+            good = good and 0 < settlement.payout_minor <= most
+        else:
+            good = settlement.result is SettlementResult.LOST and settlement.payout_minor == 0
+        if not good:
+            invariant(False, f"race {race_id}: bet {outcome.bet_id} of {outcome.user_id} "
+                      f"{settlement.result} pays {settlement.payout_minor}")  # fmt: skip
+    if void:
+        refunded = sum(s.payout_minor for s in settlements)
+        invariant(refunded == book.pool_minor, f"race {race_id}: refunds {refunded}, pool "
+                  f"{book.pool_minor}")  # fmt: skip
+
+
+def _check_refunds(book: Book, runner_id: str, settlements: list[Settlement]) -> None:
+    """At a withdrawal: every accepted bet on the runner refunded once, stake back, and all
+    of them together the money the book held on it."""
+    race_id = book.race.race_id
+    accepted = {
+        key: outcome
+        for key, outcome in book.outcomes.items()
+        if outcome.accepted and outcome.runner_id == runner_id
+    }
+    _check_one_each(race_id, accepted, settlements)
+    for settlement in settlements:
+        outcome = accepted[(settlement.user_id, settlement.bet_id)]
+        if settlement.result is not SettlementResult.REFUNDED or (
+            settlement.payout_minor != outcome.stake_minor
+        ):
+            paid = f"{settlement.result} pays {settlement.payout_minor}"
+            invariant(False, f"race {race_id}: bet {outcome.bet_id} on the withdrawn {paid}")
+    held = book.stakes_minor[book.runner_index[runner_id]]
+    refunded = sum(s.payout_minor for s in settlements)
+    invariant(refunded == held, f"race {race_id}: {runner_id} refunds {refunded} of {held}")
+
+
+def _check_one_each(
+    race_id: str, accepted: dict[BetKey, Outcome], settlements: list[Settlement]
+) -> None:
+    keys = [(s.user_id, s.bet_id) for s in settlements]
     invariant(
-        len(settlements) == len(accepted) and {s.bet_id for s in settlements} == accepted.keys(),
+        len(keys) == len(accepted) and set(keys) == accepted.keys(),
         f"race {race_id}: settlements do not match its accepted bets",
     )
     for settlement in settlements:
-        outcome = accepted[settlement.bet_id]
-        most = payout_minor(outcome.stake_minor, outcome.odds) if outcome.odds else 0
-        if (
-            settlement.stake_minor != outcome.stake_minor
-            or not 0 <= settlement.payout_minor <= most
-        ):
-            invariant(False, f"race {race_id}: bet {outcome.bet_id} pays {settlement.payout_minor}")
+        outcome = accepted[(settlement.user_id, settlement.bet_id)]
+        invariant(
+            (settlement.race_id, settlement.runner_id, settlement.stake_minor)
+            == (race_id, outcome.runner_id, outcome.stake_minor),
+            f"race {race_id}: bet {outcome.bet_id} settled for another race, runner or stake",
+        )
 
 
 def _invalid(error: codec.CodecError, now_ms: int) -> Outcome:

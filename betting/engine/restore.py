@@ -50,7 +50,7 @@ def restore_partition(
                 continue
             entry = codec.decode_changelog(record.key, record.value)
             if isinstance(entry, codec.Tombstone):
-                if entry.bet_id is None:
+                if entry.bet is None:
                     headers.pop(entry.race_id, None)  # the race is gone
             elif isinstance(entry, codec.HeaderEntry):
                 headers.setdefault(entry.race_id, []).append(entry.value)

@@ -6,10 +6,10 @@ newer than this code knows stops start-up instead of being written by older code
 DDL runs on SQLite and PostgreSQL: TEXT, BIGINT and INTEGER only, and the row-value
 comparisons the keyset queries use exist in both.
 
-Bets and settlements are keyed by (user_id, bet_id): the bettor's idempotency key is theirs
-(the wallet's bet identity). The engine of today still keys a bet by its id within a
-race, so a user reusing one bet id on two races makes two bets there and one row here (the
-first); that ends when bets are keyed by (user, bet id) everywhere.
+Bets and settlements are keyed by (user_id, bet_id): the bettor's idempotency key is theirs,
+as the engine keys it. A race's book refuses another bet under a key it has decided; a user
+reusing their own bet id on another race makes a second bet there (no book sees both) and
+one row here (the first).
 """
 
 from __future__ import annotations

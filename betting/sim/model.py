@@ -7,16 +7,20 @@ the book's, pricing's, risk's or settlement's logic.
 
 What it checks (each check has a name; a violation names it):
 
-- `outcome-changed`: a bet (race id, bet id) gets one decision; every later answer for it,
-  on any instance, after any crash, is identical. `decided-twice`: it is logged once.
+- `outcome-changed`: a bet (race id, user, bet id) gets one decision; every later answer for
+  the same bet, on any instance, after any crash, is identical; another bet under its key
+  (another runner or stake) is refused BET_ID_REUSED and changes nothing. `decided-twice`:
+  it is logged once.
 - `money`: each runner's stake in the book is the sum of its accepted bets, and the pool the
   stakes on runners still running; `active`: the runners running are the ones not withdrawn.
 - `liability-cap`: no accepted bet takes a runner or the race past its cap (checked at the
   moment of acceptance, in decision order).
 - `ladder`: every price published or granted is on the price ladder.
 - `odds-version`: odds versions strictly increase per race.
-- `settlement`: a resulted race pays each accepted bet once: the stake back on a withdrawn
-  runner, the payout at the granted odds on the winner, nothing otherwise.
+- `settlement`: every accepted bet is settled once: refunded (the stake back) when its
+  runner is withdrawn, at once, or when its race is void; else, when the race is resulted,
+  won (the payout at the granted odds, on the stake divided among a dead heat for first,
+  less Rule 4 for withdrawals after the bet) or lost (nothing).
 - `restore`: a partition restored from its committed changelog equals the state the
   uninterrupted run had at the same input position.
 - `unanswered`: every bet that decodes gets an answer by the end.
@@ -26,14 +30,13 @@ What it checks (each check has a name; a violation names it):
   and payouts.
 - `invariant`: the core raised `InvariantViolation` (it stops a real process).
 
-Known findings: promises the engine does not keep yet (bet identity per user, refunds).
-They are checked and counted, but are not violations unless asked for (`--strict`):
-
-- `void-refund`: a void race refunds no one (the engine settles only resulted races).
-- `user-bet-identity`: a bet id is keyed per race, not per (user, bet id): a second user's
-  bet under a bet id already decided is answered with the first user's outcome.
+- `void-refund`: a void race refunds every accepted bet.
+- `user-bet-identity`: each bettor's bet gets its own answer, whoever else used its bet id.
 - `invalid-after-decision`: a record that does not decode but names a decided bet's ids is
-  answered INVALID under that bet id, a second answer its bettor hears.
+  never answered INVALID under them (its bettor would hear a second answer).
+
+Known findings (`KNOWN_FINDINGS`): promises the engine does not keep yet, checked and
+counted but violations only with `--strict`. None at present.
 """
 
 from __future__ import annotations
@@ -45,12 +48,17 @@ from typing import Any
 import orjson
 
 from betting import codec
+from betting.domain.deductions import TATTERSALLS_RULE_4
 from betting.domain.events import CreateRace
-from betting.domain.model import Bet, Outcome, RejectReason
+from betting.domain.model import Bet, Outcome, RaceState, RejectReason
 from betting.domain.money import LADDER
+from betting.domain.settlement import SettlementResult
 from betting.engine.core import BatchResult
 
-KNOWN_FINDINGS = frozenset({"void-refund", "user-bet-identity", "invalid-after-decision"})
+KNOWN_FINDINGS: frozenset[str] = frozenset()
+# Rule 4 as data (the scale the simulated engine runs with); the arithmetic is the model's.
+_RULE_4 = [(b.longest_numerator, b.longest_denominator, b.pence) for b in TATTERSALLS_RULE_4.bands]
+_RULE_4_CAP = TATTERSALLS_RULE_4.combined_cap_pence
 _LADDER = frozenset(LADDER)
 _ODDS_SCALE = 100  # odds are hundredths: 2.50 is 250
 
@@ -69,8 +77,8 @@ class _Race:
     stakes: Counter[str] = field(default_factory=Counter)
     payouts: Counter[str] = field(default_factory=Counter)
     pool: int = 0  # stakes on runners running
-    accepted: dict[str, Outcome] = field(default_factory=dict)  # bet id -> outcome
-    settled: set[str] = field(default_factory=set)
+    accepted: dict[tuple[str, str], Outcome] = field(default_factory=dict)  # (user, bet id)
+    settled: set[tuple[str, str]] = field(default_factory=set)
     voided: bool = False
     last_version: int = 0
 
@@ -79,10 +87,12 @@ class Model:
     def __init__(self) -> None:
         self.violations: list[Violation] = []
         self._races: dict[str, _Race] = {}
-        self._final: dict[tuple[str, str], Outcome] = {}
-        self._answered: set[tuple[str, str]] = set()  # keys with any answer
-        self._answered_users: set[tuple[str, str, str]] = set()  # (race, bet, user)
-        self._sent: dict[tuple[str, str], set[str]] = {}  # decodable bets: key -> users
+        # Bets are keyed (race, user, bet id).
+        self._final: dict[tuple[str, str, str], Outcome] = {}
+        self._answered: set[tuple[str, str, str]] = set()  # keys with any answer
+        self._invalid: set[tuple[str, str, str]] = set()  # keys answered INVALID
+        # Decodable bets sent: key -> the first bet's (runner, stake).
+        self._sent: dict[tuple[str, str, str], tuple[str, int]] = {}
         self._withdraws: dict[str, tuple[str, str]] = {}  # request id -> (race, runner)
         self.command_results = 0  # committed, over the whole run
         self.decisions = 0  # committed answers that are not repeats
@@ -101,7 +111,9 @@ class Model:
         self._withdraws[request_id] = (race_id, runner_id)
 
     def sent_bet(self, bet: Bet) -> None:
-        self._sent.setdefault((bet.race_id, bet.bet_id), set()).add(bet.user_id)
+        self._sent.setdefault(
+            (bet.race_id, bet.user_id, bet.bet_id), (bet.runner_id, bet.stake_minor)
+        )
 
     # -- what the engine committed --------------------------------------------------------
 
@@ -139,9 +151,8 @@ class Model:
     def _answer(
         self, outcome: Outcome, logged: bool, repeat: bool, withdrawn: list[tuple[str, str]]
     ) -> None:
-        key = (outcome.race_id, outcome.bet_id)
+        key = (outcome.race_id, outcome.user_id, outcome.bet_id)
         self._answered.add(key)
-        self._answered_users.add((outcome.race_id, outcome.bet_id, outcome.user_id))
         if outcome.reason is RejectReason.INVALID and not outcome.runner_id:
             # A record that did not decode: an answer about a record, not a decision; but
             # under a bet id decided before, its bettor hears a second answer.
@@ -149,6 +160,12 @@ class Model:
                 self.fail(
                     "invalid-after-decision", f"{key}: INVALID after {_shown(self._final[key])}"
                 )
+            self._invalid.add(key)
+            return
+        if outcome.reason is RejectReason.BET_ID_REUSED:
+            sent = self._sent.get(key)
+            if logged or repeat or sent is None or sent == (outcome.runner_id, outcome.stake_minor):
+                self.fail("outcome-changed", f"{key}: BET_ID_REUSED for the bet sent first")
             return
         if outcome.reason is RejectReason.RACE_NOT_OPEN and outcome.detail.startswith("no race "):
             return  # no such race (yet): the engine keeps no book to remember the answer in
@@ -161,6 +178,10 @@ class Model:
             return
         if repeat:
             self.fail("outcome-changed", f"{key}: answered as a repeat, never decided")
+        if key in self._invalid:
+            self.fail("invalid-after-decision", f"{key}: decided after an INVALID answer")
+        if self._sent.get(key) not in (None, (outcome.runner_id, outcome.stake_minor)):
+            self.fail("outcome-changed", f"{key}: decided as another bet than the one sent first")
         self._final[key] = outcome
         if outcome.accepted:
             self._accepted(outcome, checked=not any(r == outcome.race_id for r, _ in withdrawn))
@@ -175,7 +196,7 @@ class Model:
         runner = outcome.runner_id
         if runner not in race.active:
             self.fail("active", f"bet {outcome.bet_id} accepted on runner {runner}, withdrawn")
-        race.accepted[outcome.bet_id] = outcome
+        race.accepted[(outcome.user_id, outcome.bet_id)] = outcome
         race.stakes[runner] += outcome.stake_minor
         race.payouts[runner] += outcome.stake_minor * outcome.odds.hundredths // _ODDS_SCALE
         race.pool += outcome.stake_minor
@@ -209,40 +230,65 @@ class Model:
                 self.fail("ladder", f"race {race_id} published {odds}")
 
     def _settlements(self, result: BatchResult) -> None:
-        placings = {
-            race_id: codec.decode_header(header.value).placings
-            for _, header in result.headers
-            for race_id in [header.race_id]
+        headers = {
+            header.race_id: codec.decode_header(header.value) for _, header in result.headers
         }
         by_race: dict[str, list[Any]] = {}
         for _, settlement in result.settlements:
             by_race.setdefault(settlement.race_id, []).append(settlement)
         for race_id, settlements in by_race.items():
             race = self._races[race_id]
-            winner = placings.get(race_id, ("",))[0] if placings.get(race_id) else ""
+            header = headers.get(race_id)
+            if header is None:
+                self.fail("settlement", f"race {race_id}: settled with no header in the batch")
+                continue
             for settlement in settlements:
-                self._settle(race, settlement, winner)
-            missing = set(race.accepted) - race.settled
+                self._settle(race, settlement, header)
+            if header.state in (RaceState.SETTLED, RaceState.VOID):
+                due = set(race.accepted)
+            else:  # a withdrawal: its runner's bets
+                due = {k for k, o in race.accepted.items() if o.runner_id not in race.active}
+            missing = due - race.settled
             if missing:
                 self.fail("settlement", f"race {race_id}: {len(missing)} accepted bets unpaid")
 
-    def _settle(self, race: _Race, settlement: Any, winner: str) -> None:
-        outcome = race.accepted.get(settlement.bet_id)
-        if outcome is None or outcome.odds is None or settlement.bet_id in race.settled:
-            self.fail("settlement", f"bet {settlement.bet_id}: settled unaccepted or twice")
+    def _settle(self, race: _Race, settlement: Any, header: codec.BookHeader) -> None:
+        key = (settlement.user_id, settlement.bet_id)
+        outcome = race.accepted.get(key)
+        if outcome is None or outcome.odds is None or key in race.settled:
+            self.fail("settlement", f"bet {key}: settled unaccepted or twice")
             return
-        race.settled.add(settlement.bet_id)
-        if outcome.runner_id not in race.active:
-            expected = outcome.stake_minor
-        elif outcome.runner_id == winner:
-            expected = outcome.stake_minor * outcome.odds.hundredths // _ODDS_SCALE
-        else:
-            expected = 0
-        if settlement.payout_minor != expected or settlement.stake_minor != outcome.stake_minor:
+        race.settled.add(key)
+        result, expected = self._expected(race, outcome, header)
+        if (
+            settlement.result is not result
+            or settlement.payout_minor != expected
+            or settlement.stake_minor != outcome.stake_minor
+        ):
             self.fail(
                 "settlement",
-                f"bet {settlement.bet_id}: paid {settlement.payout_minor}, expected {expected}",
+                f"bet {key}: {settlement.result} {settlement.payout_minor}, "
+                f"expected {result} {expected}",
             )
+
+    def _expected(
+        self, race: _Race, outcome: Outcome, header: codec.BookHeader
+    ) -> tuple[SettlementResult, int]:
+        """What a bet returns, by the model's own arithmetic."""
+        if outcome.runner_id not in race.active or header.state is RaceState.VOID:
+            return SettlementResult.REFUNDED, outcome.stake_minor
+        first = _first_place(header)
+        if outcome.runner_id not in first:
+            return SettlementResult.LOST, 0
+        assert outcome.odds is not None
+        pence = [
+            _rule_4_pence(w.odds.hundredths)
+            for w in header.withdrawals
+            if w.odds is not None and outcome.decided_at_ms < w.at_ms
+        ]
+        deduction = min(sum(pence), _RULE_4_CAP) if len(pence) > 1 else sum(pence)
+        per_pound = 10_000 + (outcome.odds.hundredths - _ODDS_SCALE) * (100 - deduction)
+        return SettlementResult.WON, outcome.stake_minor * per_pound // (10_000 * len(first))
 
     # -- the books' own counters ----------------------------------------------------------
 
@@ -263,9 +309,11 @@ class Model:
 
     # -- at the end -----------------------------------------------------------------------
 
-    def check_outcomes(self, race_id: str, outcomes: dict[str, Outcome]) -> None:
+    def check_outcomes(self, race_id: str, outcomes: dict[tuple[str, str], Outcome]) -> None:
         """A book's outcomes are exactly the decisions committed for its race."""
-        decided = {bet: o for (race, bet), o in self._final.items() if race == race_id}
+        decided = {
+            (user, bet): o for (race, user, bet), o in self._final.items() if race == race_id
+        }
         if outcomes != decided:
             missing = len(decided.keys() - outcomes.keys())
             extra = len(outcomes.keys() - decided.keys())
@@ -298,22 +346,45 @@ class Model:
             expected = [race.stakes[runner] for runner in race.runners]
             if stakes != expected or view.accepted != len(race.accepted):
                 self.fail("read-model", f"race {race_id}: stakes {stakes}, bets say {expected}")
-            kept = [views.bets.get(bet) for bet in race.settled]
+            kept = [views.bet(user, bet) for user, bet in race.settled]
             settled = sum(bet is not None and bet["payout_minor"] is not None for bet in kept)
             if settled != len(race.settled):
                 self.fail("read-model", f"race {race_id}: {settled} of {len(race.settled)} paid")
 
     def finish(self) -> None:
-        for key, users in self._sent.items():
-            if key not in self._answered:
-                self.fail("unanswered", f"bet {key} never answered")
+        answered_ids = {(race, bet) for race, _, bet in self._answered}
+        for key in self._sent:
+            if key in self._answered:
                 continue
-            for user in users:
-                if (*key, user) not in self._answered_users:
-                    self.fail("user-bet-identity", f"bet {key} of {user}: answered to another")
+            race_id, user, bet = key
+            if (race_id, bet) in answered_ids:  # answered, but under another user's name
+                self.fail(
+                    "user-bet-identity", f"bet {bet} of {user} on {race_id}: answered to another"
+                )
+            else:
+                self.fail("unanswered", f"bet {key} never answered")
         for race_id, race in self._races.items():
             if race.voided and set(race.accepted) - race.settled:
                 self.fail("void-refund", f"race {race_id}: void, {len(race.accepted)} unrefunded")
+
+
+def _first_place(header: codec.BookHeader) -> set[str]:
+    if not header.placings:
+        return set()
+    winner = header.placings[0]
+    for group in header.dead_heats:
+        if winner in group:
+            return set(group)
+    return {winner}
+
+
+def _rule_4_pence(hundredths: int) -> int:
+    """Rule 4 for a runner withdrawn at this price: the pence of the first band it fits."""
+    winnings = hundredths - _ODDS_SCALE
+    for numerator, denominator, pence in _RULE_4:
+        if winnings * denominator <= _ODDS_SCALE * numerator:
+            return pence
+    return 0
 
 
 def state_of(books: dict[str, Any], positions: dict[str, int], decided: Counter[str]) -> object:

@@ -419,7 +419,10 @@ class World:
         placings = runners[: self.rng.randint(1, len(runners))]
         if self.rng.random() < 0.1:
             placings.append(placings[0])  # placed twice: refused
-        return ResultRace(race.race_id, tuple(placings), self.now_ms)
+        tie = len(placings) > 1 and self.rng.random() < 0.25
+        ties = self.rng.randint(2, len(placings)) if tie else 0
+        dead_heats = (tuple(placings[:ties]),) if len(set(placings[:ties])) == ties > 1 else ()
+        return ResultRace(race.race_id, tuple(placings), self.now_ms, dead_heats)
 
     def bettor(self) -> None:
         rng = self.rng

@@ -107,6 +107,7 @@ class Engine:
                 races_topic=settings.topics.races,
                 odds_interval_ms=settings.engine.odds_interval_ms,
                 race_tick_ms=settings.engine.race_tick_ms,
+                deduction_scale=settings.settlement.scale(),
             )
         )
         self._lock = asyncio.Lock()  # one batch at a time; rebalances wait for it

@@ -25,6 +25,7 @@ from typing import TypeVar
 
 from betting import codec
 from betting.config import HistoryKind, Settings
+from betting.domain.model import RejectReason
 from betting.history.database import DatabaseUnavailable
 from betting.history.store import At, Batch, BetRow, HistoryStore, SettlementRow
 from betting.log.port import EventLog, GroupConsumer, LogUnavailable, Record, TopicPartition
@@ -105,7 +106,11 @@ class HistorySink:
             at = At(record.topic, record.partition, record.offset)
             try:
                 if record.topic == self._bet_results:
-                    batch.bets.append(BetRow(codec.decode_outcome(record.value), at))
+                    outcome = codec.decode_outcome(record.value)
+                    # A refusal of another bet under a bettor's bet id is not that bet: it
+                    # may even come first (the bet held in play), and the row is the first.
+                    if outcome.reason is not RejectReason.BET_ID_REUSED:
+                        batch.bets.append(BetRow(outcome, at))
                 elif record.topic == self._settlements:
                     settlement = codec.decode_settlement(record.value)
                     batch.settlements.append(SettlementRow(settlement, record.timestamp_ms, at))

@@ -28,7 +28,8 @@ def outcome_route(value: bytes) -> Messages:
 
 
 def settlement_route(value: bytes) -> Messages:
-    """The settlement itself, and the notice a bettor reads: won (with the payout) or lost."""
+    """The settlement itself, and the notice a bettor reads: won (with the payout), lost, or
+    refunded (a void race or a withdrawn runner: the stake back)."""
     settlement = codec.decode_settlement(value)
     channel = user_channel(settlement.user_id)
     messages: Messages = [(channel, "settlement", codec.settlement_to_dict(settlement))]
@@ -39,4 +40,10 @@ def settlement_route(value: bytes) -> Messages:
     elif settlement.result is SettlementResult.LOST:
         text = f"Your bet on {runner_id} in {race_id} lost"
         messages.append((channel, "notice", {"kind": "loss", "race_id": race_id, "text": text}))
+    elif settlement.result is SettlementResult.REFUNDED:
+        text = (
+            f"Your stake of {format_minor(settlement.payout_minor)} on {runner_id} in {race_id} "
+            "was refunded"
+        )
+        messages.append((channel, "notice", {"kind": "refund", "race_id": race_id, "text": text}))
     return messages

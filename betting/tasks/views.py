@@ -66,6 +66,7 @@ class RaceView:
             "in_play": self.header.in_play,
             "version": self.header.version,
             "placings": list(self.header.placings),
+            "dead_heats": [list(group) for group in self.header.dead_heats],
             "runners": [
                 {"runner_id": r.runner_id, "name": r.name, "odds": self.prices.get(r.runner_id)}
                 for r in race.runners
@@ -95,8 +96,9 @@ class Views:
         self._log = event_log
         self._topics = settings.topics
         self.races: dict[str, RaceView] = {}
-        self.bets: dict[str, dict[str, Any]] = {}
-        self.user_bets: dict[str, list[str]] = {}
+        # A bet is its bettor's: keyed by (user id, bet id), as the engine keys it.
+        self.bets: dict[tuple[str, str], dict[str, Any]] = {}
+        self.user_bets: dict[str, list[str]] = {}  # user -> bet ids, in the order first read
         self.notifications: dict[str, bool] = {}
         # Bets decided per partition, by outcome, as the engine logged them with its positions:
         # every decision once, including those no book keeps (unknown race, undecodable).
@@ -112,7 +114,8 @@ class Views:
         self._headers = codec.HeaderDecoder()
         self._early_prices: OrderedDict[str, dict[str, str | None]] = OrderedDict()
         self._early_outcomes: OrderedDict[str, list[Outcome]] = OrderedDict()  # by race id
-        self._early_settlements: OrderedDict[str, Settlement] = OrderedDict()  # by bet id
+        # By (user id, bet id).
+        self._early_settlements: OrderedDict[tuple[str, str], Settlement] = OrderedDict()
 
     async def run(self, readiness: Readiness | None = None) -> None:
         topics = self._topics
@@ -205,10 +208,21 @@ class Views:
         for _due_ms, bet in header.pending:
             self._pending(bet)
 
+    def bet(self, user_id: str, bet_id: str) -> dict[str, Any] | None:
+        return self.bets.get((user_id, bet_id))
+
+    def bets_of(self, user_id: str) -> list[dict[str, Any]]:
+        return [self.bets[(user_id, bet_id)] for bet_id in self.user_bets.get(user_id, [])]
+
     def _take_outcome(self, race: RaceView, outcome: Outcome) -> None:
-        known = self.bets.get(outcome.bet_id)
+        known = self.bets.get((outcome.user_id, outcome.bet_id))
         if known is None or known["status"] == "pending":
             self._outcome(race, outcome)
+        elif known["race_id"] != outcome.race_id:
+            # The bettor's own bet id again, on a race of another partition: the engine that
+            # decided it could not see the first. Its money counts on its race; the bet shown
+            # under the id stays the first one read.
+            self._count(race, outcome)
 
     def _keep_early_outcome(self, outcome: Outcome) -> None:
         self._early_outcomes.setdefault(outcome.race_id, []).append(outcome)
@@ -230,20 +244,23 @@ class Views:
             self._early_prices.popitem(last=False)
 
     def _pending(self, bet: Bet) -> None:
-        if bet.bet_id not in self.bets:
+        if (bet.user_id, bet.bet_id) not in self.bets:
             self._remember(bet.user_id, bet.bet_id, {
                 "bet_id": bet.bet_id, "race_id": bet.race_id, "runner_id": bet.runner_id,
                 "stake_minor": bet.stake_minor, "status": "pending", "odds": None,
                 "reason": None, "payout_minor": None,
             })  # fmt: skip
 
-    def _outcome(self, view: RaceView, outcome: Outcome) -> None:
+    def _count(self, view: RaceView, outcome: Outcome) -> None:
         if outcome.accepted and outcome.odds is not None:
             view.stakes_minor[outcome.runner_id] += outcome.stake_minor
             view.payouts_minor[outcome.runner_id] += payout_minor(outcome.stake_minor, outcome.odds)
             view.accepted += 1
         else:
             view.rejected += 1
+
+    def _outcome(self, view: RaceView, outcome: Outcome) -> None:
+        self._count(view, outcome)
         self._remember(outcome.user_id, outcome.bet_id, {
             "bet_id": outcome.bet_id, "race_id": outcome.race_id,
             "runner_id": outcome.runner_id, "stake_minor": outcome.stake_minor,
@@ -253,19 +270,23 @@ class Views:
         })  # fmt: skip
 
     def _remember(self, user_id: str, bet_id: str, bet: dict[str, Any]) -> None:
-        if bet_id not in self.bets:
+        key = (user_id, bet_id)
+        if key not in self.bets:
             self.user_bets.setdefault(user_id, []).append(bet_id)
-        self.bets[bet_id] = bet
-        if bet["status"] != "pending" and bet_id in self._early_settlements:
-            self._settlement(self._early_settlements.pop(bet_id))
+        self.bets[key] = bet
+        if bet["status"] != "pending" and key in self._early_settlements:
+            self._settlement(self._early_settlements.pop(key))
 
     def _settlement(self, settlement: Settlement) -> None:
-        bet = self.bets.get(settlement.bet_id)
+        key = (settlement.user_id, settlement.bet_id)
+        bet = self.bets.get(key)
         if bet is None or bet["status"] == "pending":
-            self._early_settlements[settlement.bet_id] = settlement  # its outcome comes later
+            self._early_settlements[key] = settlement  # its outcome comes later
             while len(self._early_settlements) > EARLY_SETTLEMENTS_MAX:
                 self._early_settlements.popitem(last=False)
             return
+        if bet["race_id"] != settlement.race_id:
+            return  # the settlement of a bet under a reused id on another race (`_take_outcome`)
         bet["status"] = str(settlement.result)
         bet["payout_minor"] = settlement.payout_minor
 

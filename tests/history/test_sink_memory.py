@@ -8,11 +8,12 @@ from pathlib import Path
 
 from betting import codec
 from betting.config import Settings
+from betting.domain.model import RejectReason
 from betting.domain.settlement import Settlement, SettlementResult
 from betting.history.database import SqliteDatabase
 from betting.history.store import HistoryStore
 from betting.log.memory import MemoryLog
-from betting.log.port import Outgoing
+from betting.log.port import Outgoing, Record
 from betting.tasks.history_sink import HistorySink
 from tests.history.support import outcome
 
@@ -116,3 +117,17 @@ async def test_a_fresh_memory_log_is_read_from_its_start_again(tmp_path: Path) -
         assert await counts(reader) == (2, 0)
     finally:
         await reader.close()
+
+
+def test_a_refusal_of_another_bet_under_a_bet_id_is_no_row_of_that_bet(tmp_path: Path) -> None:
+    """An in-play bet is held, and another bet under its id refused at once: the refusal
+    reaches bet-results first, and must not become the bet's (first, kept) row."""
+    sink = HistorySink(MemoryLog(1), HistoryStore(SqliteDatabase(tmp_path / "h.sqlite3")), SETTINGS)
+    held = outcome("alice", "b1")
+    reused = held._replace(
+        accepted=False, odds=None, reason=RejectReason.BET_ID_REUSED, stake_minor=9_999
+    )
+    values = [codec.encode_outcome(o) for o in (reused, held)]
+    batch = sink.batch([Record(RESULTS, 0, n, b"r", v, 0) for n, v in enumerate(values)])
+    assert [row.outcome for row in batch.bets] == [held]
+    assert batch.positions == {(RESULTS, 0): 2}  # the refusal is read past, not skipped

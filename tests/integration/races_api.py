@@ -85,8 +85,10 @@ class Bettor:
             self.messages.put_nowait
         )
 
-    async def bet(self, race_id: str, runner_id: str, odds: str, version: int, stake: int) -> str:
-        bet_id = uuid.uuid4().hex
+    async def bet(
+        self, race_id: str, runner_id: str, odds: str, version: int, stake: int, bet_id: str = ""
+    ) -> str:
+        bet_id = bet_id or uuid.uuid4().hex
         data = {
             "bet_id": bet_id, "race_id": race_id, "runner_id": runner_id, "stake_minor": stake,
             "odds": odds, "odds_version": version,

@@ -87,7 +87,7 @@ async def test_a_race_from_creation_to_settlement(served: Served) -> None:
         assert (await acall(api, "GET", "/api/users/alice/bets", token=None))[0] == 401
         _, bets = await acall(api, "GET", "/api/users/alice/bets", token=alice_api)
         assert [(b["status"], b["payout_minor"]) for b in bets["bets"]] == [("won", expected)]
-        _, bet = await acall(api, "GET", f"/admin/bets/{b_bet}")
+        _, bet = await acall(api, "GET", f"/admin/users/bob/bets/{b_bet}")
         assert bet["status"] == "lost"
         metrics = (await asyncio.to_thread(wait_http, f"{api}/metrics")).decode()
         assert 'betting_bets_total{outcome="accepted"} 2' in metrics

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import pytest
 
+from betting import codec
 from betting.domain import risk
 from betting.domain.model import OddsSnapshot, RejectReason, RunnerPrice
 from betting.domain.money import Odds
-from betting.engine.core import BatchResult, EngineCore
+from betting.engine.core import Answer, BatchResult, EngineCore
 from betting.engine.restore import RestoredPartition
 from betting.log.port import Record, TopicPartition
 from betting.sim import cli, world
@@ -140,22 +141,81 @@ def test_a_broken_runtime_invariant_is_a_violation(monkeypatch: pytest.MonkeyPat
     assert "invariant" in checks(EngineCore)
 
 
-def test_the_known_findings_are_found_and_fail_only_when_strict(
-    capsys: pytest.CaptureFixture[str],
+class NoVoidRefund(_Planted):
+    """A void race's refunds are lost (the defect the engine had: only results settled)."""
+
+    def plant(self, result: BatchResult) -> None:
+        void = {c.result.race_id for c in result.command_results if c.result.command == "void"}
+        result.settlements[:] = [(n, s) for n, s in result.settlements if s.race_id not in void]
+
+
+class BetIdPerRace(_Planted):
+    """A bet id keyed per race: a second user's bet under it gets the first user's outcome."""
+
+    def plant(self, result: BatchResult) -> None:
+        for n, answer in enumerate(result.answers):
+            book = self.books.get(answer.partition, {}).get(answer.outcome.race_id)
+            others = [
+                o
+                for (user, bet), o in (book.outcomes.items() if book else ())
+                if bet == answer.outcome.bet_id and user != answer.outcome.user_id
+            ]
+            if others and others[0].decided_at_ms < answer.outcome.decided_at_ms:
+                result.answers[n] = dataclasses.replace(answer, outcome=others[0])
+
+
+class RetryRefusedAsReused(_Planted):
+    """The same bet sent again is refused BET_ID_REUSED instead of answered as first."""
+
+    def plant(self, result: BatchResult) -> None:
+        for n, answer in enumerate(result.answers):
+            if answer.repeat:
+                reused = answer.outcome._replace(
+                    accepted=False, odds=None, reason=RejectReason.BET_ID_REUSED
+                )
+                result.answers[n] = Answer(answer.partition, reused)
+
+
+class InvalidUnderADecidedBet(EngineCore):
+    """A record that does not decode is answered INVALID even under a decided bet's ids."""
+
+    def _answers_invalid(self, record: Record, error: codec.CodecError) -> bool:
+        return record.topic == self.settings.bets_topic and bool(error.bet_id and error.user_id)
+
+
+def test_a_void_race_that_refunds_no_one_is_caught() -> None:
+    assert "void-refund" in checks(NoVoidRefund, range(10))
+
+
+def test_bets_keyed_per_race_and_not_per_user_are_caught() -> None:
+    assert "user-bet-identity" in checks(BetIdPerRace)
+
+
+def test_a_retry_refused_as_another_bet_is_caught() -> None:
+    assert "outcome-changed" in checks(RetryRefusedAsReused)
+
+
+def test_an_invalid_answer_under_a_decided_bet_is_caught() -> None:
+    assert "invalid-after-decision" in checks(InvalidUnderADecidedBet)
+
+
+def test_no_known_finding_is_left_and_strict_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert frozenset() == KNOWN_FINDINGS
+    assert cli.main(["--seed", "3", "--bets", str(BETS), "--strict"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert re.fullmatch(r"sim: 1 seeds, \d+ bets, \d+ faults, 0 violations, [\d.]+ s", last)
+
+
+def test_a_violation_names_the_command_that_replays_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    found = set()
-    for seed in SEEDS:
-        found |= {v.check for v in world.run_seed(seed, BETS).violations}
-    assert found == KNOWN_FINDINGS  # checked, so their fix will show
+    monkeypatch.setattr(cli, "run_seed", lambda seed, bets: world.run_seed(seed, bets, PaysDouble))
     assert cli.main(["--seed", "3", "--bets", str(BETS), "--strict"]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert f"  replay: python -m betting sim --seed 3 --bets {BETS} --strict" in lines
     assert re.fullmatch(
         r"sim: 1 seeds, \d+ bets, \d+ faults, [1-9]\d* violations, [\d.]+ s", lines[-1]
     )
-    assert cli.main(["--seed", "3", "--bets", str(BETS)]) == 0
-    last = capsys.readouterr().out.splitlines()[-1]
-    assert re.fullmatch(r"sim: 1 seeds, \d+ bets, \d+ faults, 0 violations, [\d.]+ s", last)
 
 
 def test_a_seed_replays_bit_for_bit() -> None:

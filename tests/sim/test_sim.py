@@ -1,7 +1,7 @@
 """The simulator's campaign in the default run: 1,000 seeds of 1,000 bets, no violation.
 
-Known findings (promises the engine does not keep yet, `KNOWN_FINDINGS`) are
-counted by the simulator but do not fail this run; `--strict` makes them fail.
+Known findings (promises the engine does not keep yet, `KNOWN_FINDINGS`) would be
+counted by the simulator but not fail this run; `--strict` makes them fail. There are none.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ async def until(condition: object, timeout_s: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
-BookMoney = tuple[RaceState, list[int], list[int], int, dict[str, Outcome]]
+BookMoney = tuple[RaceState, list[int], list[int], int, dict[tuple[str, str], Outcome]]
 
 
 def money(engine: Engine) -> dict[str, BookMoney]:

@@ -286,7 +286,7 @@ def _other_race_header() -> bytes:
 
 def changelog(race_id: str) -> list[Poison]:
     """For the book-changelog: headers and outcomes under a real race's key, positions."""
-    header_key, outcome_key = race_id.encode(), f"{race_id}/p-1".encode()
+    header_key, outcome_key = race_id.encode(), f"{race_id}/u-1/p-1".encode()
     return [
         ("changelog: key not UTF-8", b"\xff\xfe", raw({"schema": 1}), None),
         ("changelog: key with ':'", b"a:b", raw({"schema": 1}), None),

@@ -150,12 +150,38 @@ def test_race_liability_limit() -> None:
     assert "race" in outcome.detail
 
 
-def test_same_bet_id_returns_the_first_outcome_unchanged() -> None:
+def test_the_same_bet_again_returns_the_first_outcome_unchanged() -> None:
     book = open_book()
     first = book.place(bet_at_current_price(book, "b1", stake_minor=50))
     assert first.reason is RejectReason.STAKE_TOO_LOW
-    again = book.place(bet_at_current_price(book, "b1", stake_minor=5_000))
+    again = book.place(bet_at_current_price(book, "b1", stake_minor=50, at_ms=9_000))
     assert again is first and book.pool_minor == 0
+
+
+def test_another_bet_under_a_decided_bet_id_is_refused_and_the_first_stands() -> None:
+    book = open_book()
+    first = book.place(bet_at_current_price(book, "b1", stake_minor=1_000))
+    assert first.accepted
+    for other in (
+        bet_at_current_price(book, "b1", stake_minor=2_000),
+        bet_at_current_price(book, "b1", runner=1, stake_minor=1_000),
+    ):
+        refused = book.place(other)
+        assert refused.reason is RejectReason.BET_ID_REUSED and not refused.accepted
+        assert (refused.runner_id, refused.stake_minor) == (other.runner_id, other.stake_minor)
+    assert book.outcomes == {("user-1", "b1"): first}
+    assert book.pool_minor == 1_000 and book.place(bet_at_current_price(book, "b1")) is first
+
+
+def test_another_users_bet_under_the_same_bet_id_is_their_own_bet() -> None:
+    book = open_book()
+    alice = book.place(bet_at_current_price(book, "b1", user_id="alice", stake_minor=1_000))
+    bob = book.place(bet_at_current_price(book, "b1", user_id="bob", runner=1, stake_minor=3_000))
+    assert alice.accepted and bob.accepted and (alice.user_id, bob.user_id) == ("alice", "bob")
+    assert book.outcomes == {("alice", "b1"): alice, ("bob", "b1"): bob}
+    assert book.pool_minor == 4_000
+    restored = Book.restore(book.snapshot())
+    assert restored.outcomes == book.outcomes and restored.pool_minor == 4_000
 
 
 REFUSED: list[tuple[RaceState, RaceCommand]] = [

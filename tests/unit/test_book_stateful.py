@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -20,7 +22,7 @@ from betting.domain.events import (
     VoidRace,
     WithdrawRunner,
 )
-from betting.domain.model import Bet, Outcome, RaceState
+from betting.domain.model import Bet, Outcome, RaceState, RejectReason
 from betting.domain.money import LADDER, Odds
 from betting.domain.risk import RiskParams
 from tests.unit.races import RACE_ID, race
@@ -181,8 +183,11 @@ class RaceMachine(RuleBasedStateMachine):
             return
         bet_id = next(iter(self.accepted))
         before = self.book.snapshot()
-        outcome = self.book.outcomes[bet_id]
+        outcome = self.book.outcomes[("user", bet_id)]
         assert self.book.place(self.accepted[bet_id]) is outcome
+        other = replace(self.accepted[bet_id], stake_minor=self.accepted[bet_id].stake_minor + 1)
+        assert self.book.place(other).reason is RejectReason.BET_ID_REUSED
+        assert self.book.outcomes[("user", bet_id)] is outcome
         assert self.book.snapshot() == before
 
     @invariant()

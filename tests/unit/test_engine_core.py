@@ -76,4 +76,4 @@ def test_apply_holds_an_in_play_bet_as_submit_does() -> None:
     book.apply(StartRace(RACE_ID, seed=1, at_ms=1_500))
     held = bet_at_current_price(book, "held", at_ms=2_000)
     assert book.apply(held) is None and [bet for _, bet in book.pending] == [held]
-    assert "held" not in book.outcomes
+    assert ("user-1", "held") not in book.outcomes

@@ -74,13 +74,16 @@ async def test_a_restarted_engine_restores_books_and_keeps_each_bet_once() -> No
         await until(lambda: len(records(memory, T.bet_results)) == 1)
         await until(lambda: not engine.books[0][RACE_ID].dirty)  # the bet's odds are out too
         before = money(engine)
-    await producer.send([bet("b1", "1.01", 1, stake=9_999)])  # a retry, after the restart
+    # A retry after the restart, then another bet under the same bet id.
+    await producer.send([bet("b1", "1.01", 1), bet("b1", "1.01", 1, stake=9_999)])
     async with running(memory) as engine:
-        await until(lambda: len(records(memory, T.bet_results)) == 2)
+        await until(lambda: len(records(memory, T.bet_results)) == 3)
         after = money(engine)
     assert after == before
-    first, retry = records(memory, T.bet_results)
+    first, retry, other = records(memory, T.bet_results)
     assert first == retry  # the first outcome, unchanged
+    assert (other["reason"], other["stake_minor"]) == ("BET_ID_REUSED", 9_999)
+    assert sum(r.get("bet_id") == "b1" for r in records(memory, T.book_changelog)) == 1
 
 
 class FlakyChangelog(MemoryLog):

@@ -134,7 +134,7 @@ def test_replay_is_exact_and_snapshots_round_trip(
     outcomes = []
     for n, (runner, stake) in enumerate(bet_list):
         place(first, f"b{n}", runner, stake, at_ms=n)
-        outcomes.append(first.outcomes[f"b{n}"])
+        outcomes.append(first.outcomes[("u", f"b{n}")])
         if n % 3 == 0:
             first.publish_odds(n)
     for n, (runner, stake) in enumerate(bet_list):
@@ -165,7 +165,8 @@ def test_a_repeated_bet_id_changes_nothing(
         place(book, f"b{n}", runner, stake)
     before = book.snapshot()
     for n, (runner, stake) in enumerate(bet_list):
-        first = book.outcomes[f"b{n}"]
-        place(book, f"b{n}", runner + 1, stake + 1)
-        assert book.outcomes[f"b{n}"] is first
+        first = book.outcomes[("u", f"b{n}")]
+        place(book, f"b{n}", runner, stake)  # the same bet again: its first outcome
+        place(book, f"b{n}", runner, stake + 1)  # another bet under its id: BET_ID_REUSED
+        assert book.outcomes[("u", f"b{n}")] is first
     assert book.snapshot() == before

@@ -34,7 +34,7 @@ KEY = SETTINGS.edge.api_key
 def services_with_bets() -> tuple[Services, MemoryLog]:
     event_log = MemoryLog()
     views = Views(event_log, SETTINGS)
-    views.bets = {"b-1": {"bet_id": "b-1", "user_id": "alice"}}
+    views.bets = {("alice", "b-1"): {"bet_id": "b-1", "user_id": "alice"}}
     views.user_bets = {"alice": ["b-1"]}
     return Services(SETTINGS, producer=event_log.producer(), views=views), event_log
 

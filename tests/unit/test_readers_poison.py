@@ -41,7 +41,9 @@ def good_records() -> list[Outgoing]:
     key = RACE_ID.encode()
     return [
         Outgoing(T.book_changelog, key, book.snapshot(with_outcomes=False), 0),
-        Outgoing(T.book_changelog, f"{RACE_ID}/b1".encode(), codec.encode_outcome(OUTCOME), 0),
+        Outgoing(
+            T.book_changelog, f"{RACE_ID}/alice/b1".encode(), codec.encode_outcome(OUTCOME), 0
+        ),
         Outgoing(T.odds, key, codec.encode_odds(book.odds_snapshot(5)), 0),
         Outgoing(T.settlements, key, codec.encode_settlement(SETTLEMENT), 0),
         Outgoing(T.users, b"alice", codec.encode_preference(True), 0),
@@ -82,7 +84,8 @@ async def test_the_read_model_skips_and_counts_poison_and_takes_every_good_recor
             await task
     race = views.races[RACE_ID]
     assert race.state == "open" and race.prices
-    assert views.bets["b1"]["status"] == "won" and views.bets["b1"]["payout_minor"] == 2_500
+    bet = views.bet("alice", "b1")
+    assert bet is not None and (bet["status"], bet["payout_minor"]) == ("won", 2_500)
     assert views.notifications == {"alice": True}
     expected = {topic: len(catalogue) for topic, catalogue in poison_for_views().items()}
     # The views read positions records for the counts only: one naming a topic the engine

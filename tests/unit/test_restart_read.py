@@ -74,7 +74,7 @@ def test_a_compacted_changelog_with_the_header_after_its_outcomes_keeps_the_mone
     views.apply(header)
     book = views.races[RACE_ID].book()
     assert book["runners"][0]["stake_minor"] == 2_000 and book["bets"]["accepted"] == 1
-    assert views.bets["b1"]["status"] == "accepted"
+    assert views.bets[("user-1", "b1")]["status"] == "accepted"
 
 
 def test_a_settlement_read_before_its_outcome_still_pays_the_bet() -> None:
@@ -85,8 +85,8 @@ def test_a_settlement_read_before_its_outcome_still_pays_the_bet() -> None:
     views.apply(settlement)
     for record in changelog:
         views.apply(record)
-    assert views.bets["b1"]["status"] == "won"
-    assert views.bets["b1"]["payout_minor"] == settlement_payout(settlement)
+    assert views.bets[("user-1", "b1")]["status"] == "won"
+    assert views.bets[("user-1", "b1")]["payout_minor"] == settlement_payout(settlement)
 
 
 def settlement_payout(record: Record) -> int:
@@ -242,5 +242,5 @@ def test_outcomes_and_settlements_kept_for_later_are_bounded(
         views.apply(
             _record(T.book_changelog, codec.outcome_key(early), codec.encode_outcome(early), n)
         )
-    assert len(views._early_settlements) == 10 and "b29" in views._early_settlements
+    assert len(views._early_settlements) == 10 and ("user-1", "b29") in views._early_settlements
     assert len(views._early_outcomes) == 5 and "race-29" in views._early_outcomes

@@ -52,7 +52,7 @@ def test_each_bet_is_paid_by_its_own_rule(book: Book) -> None:
     for settlement, outcome in zip(settle(book), accepted(book), strict=True):
         assert outcome.odds is not None
         if not book.active[book.runner_index[outcome.runner_id]]:
-            expected = (SettlementResult.VOID, outcome.stake_minor)
+            expected = (SettlementResult.REFUNDED, outcome.stake_minor)
         elif outcome.runner_id == winner:
             won = outcome.stake_minor * outcome.odds.hundredths // ODDS_SCALE
             expected = (SettlementResult.WON, won)
@@ -81,7 +81,7 @@ def test_a_void_race_returns_every_stake(book: Book, when: str) -> None:
     book.apply(VoidRace(RACE_ID, "stewards' inquiry", at_ms=7_000))
     settlements = settle(book)
     assert len(settlements) == len(accepted(book))
-    assert all(s.result is SettlementResult.VOID for s in settlements)
+    assert all(s.result is SettlementResult.REFUNDED for s in settlements)
     assert all(s.payout_minor == s.stake_minor for s in settlements)
     assert house_result_minor(settlements) == 0
 
@@ -127,6 +127,6 @@ def test_a_worked_example() -> None:
     assert settle(book) == [
         Settlement("win", "user-1", RACE_ID, "car-0", 1_001, SettlementResult.WON, won_minor),
         Settlement("lose", "user-1", RACE_ID, "car-1", 500, SettlementResult.LOST, 0),
-        Settlement("void", "user-1", RACE_ID, "car-2", 300, SettlementResult.VOID, 300),
+        Settlement("void", "user-1", RACE_ID, "car-2", 300, SettlementResult.REFUNDED, 300),
     ]
     assert house_result_minor(settle(book)) == 1_501 - won_minor

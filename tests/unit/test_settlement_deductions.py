@@ -197,7 +197,7 @@ def cast(book: Book) -> tuple[str, str, str]:
 
 
 def placings_won_by(book: Book, bet_id: str) -> tuple[str, ...]:
-    winner = book.outcomes[bet_id].runner_id
+    winner = book.outcomes[("user-1", bet_id)].runner_id
     others = [r.runner_id for i, r in enumerate(book.race.runners) if book.active[i]]
     return (winner, *[r for r in others if r != winner][:1])
 
@@ -207,12 +207,12 @@ def test_rule_4_reduces_bets_struck_before_the_withdrawal_only() -> None:
     book.apply(ResultRace(RACE_ID, placings_won_by(book, "before"), at_ms=5_000))
     before, on_withdrawn, after = settle_race(book, withdrawals)
     deduction = deduction_pence(withdrawals[0].odds)  # type: ignore[arg-type]
-    odds_before = book.outcomes["before"].odds
+    odds_before = book.outcomes[("user-1", "before")].odds
     assert odds_before is not None and deduction > 0
     assert (before.result, before.deduction_pence) == (SettlementResult.WON, deduction)
     assert before.payout_minor == winning_payout_minor(1_000, odds_before, 1, deduction)
     assert before.payout_minor < payout_minor(1_000, odds_before)
-    assert (on_withdrawn.result, on_withdrawn.payout_minor) == (SettlementResult.VOID, 500)
+    assert (on_withdrawn.result, on_withdrawn.payout_minor) == (SettlementResult.REFUNDED, 500)
     assert (after.result, after.deduction_pence) == (SettlementResult.WON, 0)
     assert settle(book)[0].payout_minor == payout_minor(1_000, odds_before)  # without records
 
@@ -221,7 +221,7 @@ def test_a_void_race_refunds_every_stake_whatever_was_withdrawn() -> None:
     book, withdrawals = withdrawn_race()
     book.apply(VoidRace(RACE_ID, "abandoned", at_ms=5_000))
     settlements = settle_race(book, withdrawals)
-    assert all(s.result is SettlementResult.VOID for s in settlements)
+    assert all(s.result is SettlementResult.REFUNDED for s in settlements)
     assert house_result_minor(settlements) == 0
 
 
@@ -234,7 +234,7 @@ def test_a_dead_heat_divides_the_stake_between_the_tied_runners() -> None:
     places = (frozenset({"car-0", "car-1"}), frozenset({"car-2"}))
     first, second, third = settle_race(book, places=places)
     for settlement in (first, second):
-        odds = book.outcomes[settlement.bet_id].odds
+        odds = book.outcomes[(settlement.user_id, settlement.bet_id)].odds
         assert odds is not None
         assert (settlement.result, settlement.dead_heat_ways) == (SettlementResult.WON, 2)
         assert settlement.payout_minor == 1_001 * odds.hundredths // 200
@@ -288,7 +288,7 @@ def test_deductions_and_ties_never_pay_more_than_full_odds(book: Book, data: st.
         if settlement.result is SettlementResult.WON:
             assert settlement.payout_minor <= payout_minor(
                 settlement.stake_minor,
-                book.outcomes[settlement.bet_id].odds,  # type: ignore[arg-type]
+                book.outcomes[(settlement.user_id, settlement.bet_id)].odds,  # type: ignore[arg-type]
             )
             assert settlement.dead_heat_ways == tied
         else:  # first place includes the single winner: a bet not winning now did not then
