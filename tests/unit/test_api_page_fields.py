@@ -126,7 +126,7 @@ async def test_a_decided_race_book_has_the_house_figures(
     assert "house" not in (await api.get("/admin/races/race-1", headers=ADMIN)).json()
     view = views.races["race-1"]
     view.header = dataclasses.replace(view.header, state=RaceState.SETTLED, placings=("red-dawn",))
-    views.bets["b1"] = {
+    views.bets[("ann", "b1")] = {
         "race_id": "race-1",
         "status": "lost",
         "stake_minor": 1_250,

@@ -83,6 +83,8 @@ export class MyBets {
   }
 
   applyOutcome(outcome) {
+    // A refusal of another bet under a reference already used leaves the first bet as it is.
+    if (outcome.reason === "BET_ID_REUSED" && this.bets.has(outcome.bet_id)) return;
     const { bet_id, race_id, runner_id, stake_minor, status, odds, reason, detail } = outcome;
     const placed = this.bets.get(bet_id)?.placed_at_ms ?? outcome.decided_at_ms;
     this.put({ bet_id, race_id, runner_id, stake_minor, status, odds, reason, detail, placed_at_ms: placed });

@@ -9,6 +9,7 @@ const REASONS = {
   LATE: "The price you saw had expired when your bet arrived.",
   LIABILITY_LIMIT: "We cannot take that much on this runner right now.",
   INVALID: "The bet could not be read.",
+  BET_ID_REUSED: "That bet reference is already in use for another bet.",
 };
 
 export function reasonText(reason) {
