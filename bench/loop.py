@@ -740,11 +740,15 @@ def method(args: argparse.Namespace) -> list[str]:
         "Goals, at 2,000 bets/s with 10,000 watchers: outcome p99 at most 2x the Kafka "
         "ceiling's p99; odds p99 under 250 ms.",
         "Broker JVM, serve, the bettors' and the watchers' processes share the machine's cores.",
-        "The bets' way in: the local edge runs a channel's publish handler under that "
-        "channel's lock (`ChannelRegistry.publish`), so each of the `edge.bet_shards` shard "
-        "channels makes one Kafka produce round trip at a time for all of its connections, "
-        "and bets get in at most about shards / produce round trip a second; beyond it they "
-        "queue, and after `edge.bet_publish_timeout_ms` are NACKed (50003), unanswered.",
+        "The bets' way in: the local edge hands a shard channel's handler every publish "
+        "that arrived while its last call ran, in one call (a group commit, "
+        "`ChannelRegistry.publish`): one Kafka produce round trip for all of them; a bet not "
+        "answered within `edge.bet_publish_timeout_ms` is NACKed (50003) and retried by its "
+        "bettor under the same bet id.",
+        "What limits this run: serve, one Python process, near a whole core (the edge's "
+        "fan-out of every odds version to 10,000 watchers, the bets in, the engine and the "
+        "forwarders); bets queue behind it, so most arrive after the price they saw expired "
+        "(LATE), and the figures are far from the goals.",
     ]
 
 
