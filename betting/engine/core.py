@@ -232,8 +232,9 @@ class EngineCore:
                 self._handle_command(record, work, now_ms)
         except codec.CodecError as error:
             self._dead_letter(record, str(error), work)
-            if self._answers_invalid(record, error):
-                self._answer(record.partition, _invalid(error, now_ms), work)
+            answer = self._undecodable_answer(record, error, now_ms)
+            if answer is not None:  # never logged: not a decision
+                self._answer(record.partition, answer, work)
         except InvariantViolation:
             raise
         except Exception as error:  # a bug met by one record: contained, and said once
@@ -241,19 +242,24 @@ class EngineCore:
             work.result.unexpected.append((record.topic, message))
             self._dead_letter(record, message, work)
 
-    def _answers_invalid(self, record: Record, error: codec.CodecError) -> bool:
-        """Whether a bet record that did not decode gets an INVALID answer: when its bet id
-        and user could be read, unless they name a bet its race's book has (decided or
-        held), whose bettor must hear one answer for it, its own."""
+    def _undecodable_answer(
+        self, record: Record, error: codec.CodecError, now_ms: int
+    ) -> Outcome | None:
+        """The answer to a bet record that did not decode, when its bet id and user could be
+        read: INVALID, or, when they name a bet its race's book has (decided or held),
+        BET_ID_REUSED, as for any other content under a used id: the bettor hears an answer
+        for this publish, and the first bet stands."""
         if record.topic != self.settings.bets_topic or not (error.bet_id and error.user_id):
-            return False
+            return None
+        invalid = _invalid(error, now_ms)
         book = self.books.get(record.partition, {}).get(error.race_id)
         if book is None:
-            return True
+            return invalid
         key: BetKey = (error.user_id, error.bet_id)
-        return key not in book.outcomes and all(
-            (held.user_id, held.bet_id) != key for _, held in book.pending
+        known = key in book.outcomes or any(
+            (held.user_id, held.bet_id) == key for _, held in book.pending
         )
+        return invalid._replace(reason=RejectReason.BET_ID_REUSED) if known else invalid
 
     def _handle_bet(self, record: Record, work: _Work) -> None:
         bet = codec.decode_bet(record.value)  # CodecError: handled by `_handle`

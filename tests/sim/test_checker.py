@@ -14,8 +14,9 @@ import pytest
 
 from betting import codec
 from betting.domain import risk
-from betting.domain.model import OddsSnapshot, RejectReason, RunnerPrice
+from betting.domain.model import OddsSnapshot, Outcome, RejectReason, RunnerPrice
 from betting.domain.money import Odds
+from betting.engine import core as core_module
 from betting.engine.core import Answer, BatchResult, EngineCore
 from betting.engine.restore import RestoredPartition
 from betting.log.port import Record, TopicPartition
@@ -179,8 +180,11 @@ class RetryRefusedAsReused(_Planted):
 class InvalidUnderADecidedBet(EngineCore):
     """A record that does not decode is answered INVALID even under a decided bet's ids."""
 
-    def _answers_invalid(self, record: Record, error: codec.CodecError) -> bool:
-        return record.topic == self.settings.bets_topic and bool(error.bet_id and error.user_id)
+    def _undecodable_answer(
+        self, record: Record, error: codec.CodecError, now_ms: int
+    ) -> Outcome | None:
+        named = record.topic == self.settings.bets_topic and bool(error.bet_id and error.user_id)
+        return core_module._invalid(error, now_ms) if named else None
 
 
 def test_a_void_race_that_refunds_no_one_is_caught() -> None:

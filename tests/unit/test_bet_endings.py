@@ -99,13 +99,18 @@ def test_an_in_play_bet_held_is_held_once_and_another_under_its_id_is_refused_at
 
 
 def test_a_broken_copy_of_a_decided_bet_is_not_answered_invalid_under_its_id() -> None:
+    """It is another content under a used id: answered BET_ID_REUSED, never logged, so the
+    bettor hears an answer for the publish and the first bet stands."""
     feed = Feed()
     feed.open("r1")
     first = feed.bet("b1", "alice", "r1")
     broken = orjson.loads(_bet_value("b1", "alice", "r1", 0, 1_000, feed.now_ms))
     broken["stake_minor"] = -1
     result = feed.raw_bet(orjson.dumps(broken))
-    assert result.answers == [] and len(result.dead_letters) == 1
+    assert [(a.outcome.reason, a.logged) for a in result.answers] == [
+        (RejectReason.BET_ID_REUSED, False)
+    ]
+    assert len(result.dead_letters) == 1
     broken["bet_id"] = "b2"  # a bet nobody decided: its bettor hears INVALID
     result = feed.raw_bet(orjson.dumps(broken))
     assert [a.outcome.reason for a in result.answers] == [RejectReason.INVALID]
