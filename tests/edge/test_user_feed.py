@@ -89,7 +89,7 @@ async def test_an_outcome_published_while_suspended_is_recovered_from_history(
         await wait_for(lambda: states[-1] == "attached", "the channel to attach again")
         await outcome(edge, "bet-3")
         await wait_for(lambda: sorted(heard) == ["bet-1", "bet-2", "bet-3"], "every outcome")
-        assert feed.gaps_filled == 1
+        assert feed.gaps_filled >= 1  # a loaded machine may see the channel suspend twice
         # Exactly once each, by message id, though history held bet-1 and bet-3 as well.
         assert sorted(heard) == ["bet-1", "bet-2", "bet-3"]
         # Without the feed the gap stays: the edge, as Ably, neither resumed nor rewound.

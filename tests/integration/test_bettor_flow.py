@@ -28,6 +28,8 @@ from tests.integration.kafka_pipeline import (
 )
 from tests.support.serve_process import free_port, start_serve, wait_http
 
+READY_S = 90.0  # a loaded machine's broker and serve can take a while
+
 pytestmark = pytest.mark.kafka
 TIMEOUT_S = 30
 SHARDS = 4
@@ -49,7 +51,8 @@ async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Bettor
         }
     )
     try:
-        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{http_port}/healthz")
+        # Ready: the edge lets clients in once its forwarders have replayed the log.
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{http_port}/readyz", READY_S)
         yield BettorEndpoints(f"http://127.0.0.1:{http_port}", "127.0.0.1", edge_port, tls=False)
     finally:
         process.terminate()

@@ -29,6 +29,8 @@ from tests.integration.kafka_pipeline import (
 )
 from tests.support.serve_process import free_port, start_serve, wait_http
 
+READY_S = 90.0  # a loaded machine's broker and serve can take a while
+
 SHARDS = 4
 SUMMARY = re.compile(
     r"^simulate: (\d+) users, (\d+) bets, ([\d.]+) bets/s, accepted ([\d.]+)%, "
@@ -129,7 +131,8 @@ async def served(kafka_bootstrap: str, unique_name: str) -> AsyncIterator[Served
         }
     )
     try:
-        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{http_port}/healthz")
+        # Ready: the edge lets clients in once its forwarders have replayed the log.
+        await asyncio.to_thread(wait_http, f"http://127.0.0.1:{http_port}/readyz", READY_S)
         endpoints = BettorEndpoints(f"http://127.0.0.1:{http_port}", "127.0.0.1", edge_port, False)
         yield endpoints, republish_odds
     finally:
