@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -71,10 +71,12 @@ async def all_acked(tasks: Sequence[Awaitable[Any]]) -> None:
     await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT_S)
 
 
-async def test_publishes_pending_at_a_restart_are_processed_and_new_serials_too() -> None:
-    """After a restart ably-python gets a new connection, resends its pending publishes with
-    their old msgSerials, then numbers new ones from 0: every one of them is processed."""
-    first, second = Recorder(), Recorder()
+@contextlib.asynccontextmanager
+async def edge_then_successor(
+    first: Recorder, second: Recorder
+) -> AsyncIterator[tuple[LocalEdge, LocalEdge, AblyRealtime]]:
+    """A running edge handled by `first`, its successor on the same port (not started)
+    handled by `second`, and an SDK client of the first that reconnects fast."""
     async with contextlib.AsyncExitStack() as stack:
         edge = await stack.enter_async_context(running_edge())
         await edge.subscribe(CHANNEL, first)
@@ -84,6 +86,15 @@ async def test_publishes_pending_at_a_restart_are_processed_and_new_serials_too(
         _, realtime = await stack.enter_async_context(
             sdk_clients(edge, disconnected_retry_timeout=FAST_RETRY_MS)
         )
+        yield edge, restarted, realtime
+
+
+async def test_publishes_pending_at_a_restart_are_processed_and_new_serials_too() -> None:
+    """After a restart the SDK gets a new connection and resends its pending publishes, then
+    numbers new ones from 0 (unpatched ably-python keeps the resends' old serials; the edge
+    must process every one either way)."""
+    first, second = Recorder(), Recorder()
+    async with edge_then_successor(first, second) as (edge, restarted, realtime):
         await all_acked(await publish_all(realtime, [f"early-{n}" for n in range(8)]))
         first.open.clear()  # the log stalls: nothing more is ACKed
         pending = await publish_all(realtime, [f"pending-{n}" for n in range(10)])
@@ -217,15 +228,7 @@ async def test_no_publish_is_reported_acked_before_it_was_processed_across_a_res
     once. ably-python 3.1.4 alone reports some of the held ones ACKed."""
     first, second = Recorder(), HoldsNew()
     acked_early: list[str] = []
-    async with contextlib.AsyncExitStack() as stack:
-        edge = await stack.enter_async_context(running_edge())
-        await edge.subscribe(CHANNEL, first)
-        restarted = LocalEdge(edge_settings(port=edge.port))
-        await restarted.subscribe(CHANNEL, second)
-        stack.push_async_callback(restarted.stop)
-        _, realtime = await stack.enter_async_context(
-            sdk_clients(edge, disconnected_retry_timeout=FAST_RETRY_MS)
-        )
+    async with edge_then_successor(first, second) as (edge, restarted, realtime):
         channel = realtime.channels.get(CHANNEL)
 
         def check(bet: str, task: asyncio.Task[Any]) -> None:

@@ -242,9 +242,10 @@ def _only(fields: Mapping[str, Any], allowed: frozenset[str] | set[str], what: s
 
 
 def _device_matches(device: Device, query: Mapping[str, str]) -> bool:
-    return query.get("deviceId", device.device_id) == device.device_id and query.get(
-        "clientId", device.client_id
-    ) == (device.client_id)
+    return (
+        query.get("deviceId", device.device_id) == device.device_id
+        and query.get("clientId", device.client_id) == device.client_id
+    )
 
 
 def _subscription_matches(subscription: Subscription, query: Mapping[str, str]) -> bool:
